@@ -1,0 +1,78 @@
+"""The processed dataset (the data stage's Parquet files) as dense tensors for training and ranking."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from padlib.errors import DataError
+
+
+def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
+    """Keep the last ``length`` items of each row, left-padded with 0 → int64 [len(rows), length]."""
+    out = np.zeros((len(rows), length), dtype=np.int64)
+    for i, row in enumerate(rows):
+        tail = row[-length:] if length else []
+        if len(tail):
+            out[i, length - len(tail):] = tail
+    return out
+
+
+@dataclass
+class EvalSplit:
+    user_idx: torch.Tensor  # [U]
+    history: torch.Tensor   # [U, L] left-padded
+    target: torch.Tensor    # [U]
+
+
+@dataclass
+class SequenceData:
+    n_items: int
+    n_buckets: int
+    max_input_length: int
+    item_buckets: torch.Tensor   # [N + 1], 0 for padding
+    train_input: torch.Tensor    # [U, L] left-padded
+    train_target: torch.Tensor   # [U, L] next item per position, 0 where no target
+    train_items: torch.Tensor    # [U, H] the training prefix: items a user never gets as a negative
+    valid: EvalSplit
+    test: EvalSplit
+
+    @classmethod
+    def load(cls, data_dir: str | os.PathLike[str], n_buckets: int, max_input_length: int) -> "SequenceData":
+        data_dir = Path(data_dir)
+        try:
+            items = pl.read_parquet(data_dir / "items.parquet")
+            sequences = pl.read_parquet(data_dir / "sequences.parquet")
+            splits = pl.read_parquet(data_dir / "splits.parquet")
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            raise DataError(f"{data_dir}: cannot read the data stage's Parquet files ({exc})") from exc
+        n_items = items.height
+        buckets = np.zeros(n_items + 1, dtype=np.int64)
+        buckets[items["item_idx"].to_numpy()] = items["bucket"].to_numpy()
+        prefixes = [seq[:-2] for seq in sequences["items"].to_list()]
+        length = max_input_length
+
+        def split(name: str) -> EvalSplit:
+            part = splits.filter(pl.col("split") == name).sort("user_idx")
+            return EvalSplit(
+                user_idx=torch.tensor(part["user_idx"].to_numpy(), dtype=torch.long),
+                history=torch.as_tensor(left_pad(part["history"].to_list(), length)),
+                target=torch.tensor(part["target"].to_numpy(), dtype=torch.long),
+            )
+
+        return cls(
+            n_items=n_items,
+            n_buckets=n_buckets,
+            max_input_length=length,
+            item_buckets=torch.as_tensor(buckets),
+            train_input=torch.as_tensor(left_pad([p[:-1] for p in prefixes], length)),
+            train_target=torch.as_tensor(left_pad([p[1:] for p in prefixes], length)),
+            train_items=torch.as_tensor(left_pad(prefixes, max(len(p) for p in prefixes))),
+            valid=split("valid"),
+            test=split("test"),
+        )

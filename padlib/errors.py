@@ -1,0 +1,13 @@
+"""Errors that a user can act on: each names the file, row or key and what was expected."""
+
+
+class PadError(Exception):
+    """Base class for errors caused by input or configuration, not by a bug."""
+
+
+class DataError(PadError):
+    """Input data does not match what the PAD protocol expects."""
+
+
+class ConfigError(PadError):
+    """A configuration value is missing or has the wrong type or value."""

@@ -1,0 +1,59 @@
+"""Full-catalogue ranking with the user's input history masked, in user batches and item chunks.
+
+Scoring a user costs one backbone forward per expert and one matrix product per item
+chunk, so a catalogue of 10^6 items never needs a [users × items] matrix at once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _history_mask(history: torch.Tensor, items: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """[B, M] True where the item is padding or in the user's history (the target itself excepted)."""
+    hit = (history.unsqueeze(-1) == items.view(1, 1, -1)).any(1) | (items == 0).view(1, -1)
+    if target is not None:
+        hit &= items.view(1, -1) != target.unsqueeze(-1)
+    return hit
+
+
+@torch.inference_mode()
+def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, n_items: int,
+                 batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu") -> np.ndarray:
+    """0-based rank of each user's target among all items not in their history (0 = top)."""
+    model.eval()
+    ranks = []
+    for start in range(0, history.shape[0], batch_size):
+        hist = history[start:start + batch_size].to(device)
+        tgt = target[start:start + batch_size].to(device)
+        target_score = model.catalog_logits(hist, tgt).diagonal()
+        greater = torch.zeros_like(tgt)
+        for lo in range(0, n_items + 1, chunk_size):
+            items = torch.arange(lo, min(lo + chunk_size, n_items + 1), device=device)
+            scores = model.catalog_logits(hist, items)
+            excluded = _history_mask(hist, items, None) | (items.view(1, -1) == tgt.unsqueeze(-1))
+            greater += ((scores > target_score.unsqueeze(-1)) & ~excluded).sum(-1)
+        ranks.append(greater.cpu())
+    return torch.cat(ranks).numpy()
+
+
+@torch.inference_mode()
+def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
+          chunk_size: int = 65536, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Top-k items (and scores) per user, history and padding excluded, merged over item chunks."""
+    model.eval()
+    hist = history.to(device)
+    best_scores = torch.full((hist.shape[0], 0), -math.inf, device=device)
+    best_items = torch.zeros((hist.shape[0], 0), dtype=torch.long, device=device)
+    for lo in range(0, n_items + 1, chunk_size):
+        items = torch.arange(lo, min(lo + chunk_size, n_items + 1), device=device)
+        scores = model.catalog_logits(hist, items).masked_fill(_history_mask(hist, items, None), -math.inf)
+        scores = torch.cat([best_scores, scores], 1)
+        cand = torch.cat([best_items, items.expand(hist.shape[0], -1)], 1)
+        best_scores, pos = scores.topk(min(k, scores.shape[1]), dim=1)
+        best_items = cand.gather(1, pos)
+    return best_items.cpu().numpy(), best_scores.cpu().numpy()

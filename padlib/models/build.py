@@ -1,0 +1,101 @@
+"""Build experts and recommenders from the ``model`` config, and rebuild them from checkpoints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from padlib.errors import ConfigError
+from padlib.io import atomic_path
+from padlib.models.experts import Expert
+from padlib.models.items import FusedItems, IdItems, TextItems
+from padlib.models.recommender import FrequencyGate, PADModel, SingleExpert
+from padlib.models.sasrec import SASRec, SASRecConfig
+
+EXPERT_NAMES = ("id", "aligned", "text")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    dim: int = 128
+    backbone: dict[str, Any] = field(default_factory=lambda: {"name": "sasrec"})
+    projection_layers: int = 4
+    projection_dropout: float = 0.1
+    fusion_dropout: float = 0.1
+    text_norm: str = "standardize"
+
+    @classmethod
+    def from_dict(cls, cfg: dict[str, Any]) -> "ModelConfig":
+        return cls(**cfg)
+
+
+def build_backbone(cfg: ModelConfig, max_length: int) -> nn.Module:
+    options = {k: v for k, v in cfg.backbone.items() if k != "name"}
+    name = cfg.backbone.get("name", "sasrec")
+    if name == "sasrec":
+        return SASRec(SASRecConfig(dim=cfg.dim, max_length=max_length, **options))
+    raise ConfigError(f"model.backbone.name: unknown backbone {name!r}; available: ['sasrec']")
+
+
+def id_expert(n_items: int, cfg: ModelConfig, max_length: int) -> Expert:
+    return Expert(IdItems(n_items, cfg.dim), build_backbone(cfg, max_length))
+
+
+def text_items(text: torch.Tensor, cfg: ModelConfig) -> TextItems:
+    return TextItems(text, cfg.dim, cfg.projection_layers, cfg.projection_dropout)
+
+
+def text_expert(text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
+    return Expert(text_items(text, cfg), build_backbone(cfg, max_length))
+
+
+def aligned_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
+    fused = FusedItems(IdItems(n_items, cfg.dim), text_items(text, cfg), cfg.dim, cfg.fusion_dropout)
+    return Expert(fused, build_backbone(cfg, max_length))
+
+
+def pad_model(n_items: int, text: torch.Tensor, item_buckets: torch.Tensor, n_buckets: int, cfg: ModelConfig,
+              max_length: int, gate_init: dict[str, list[float]], experts: tuple[str, ...] = EXPERT_NAMES,
+              shared_gate: bool = False) -> PADModel:
+    builders = {
+        "id": lambda: id_expert(n_items, cfg, max_length),
+        "aligned": lambda: aligned_expert(n_items, text, cfg, max_length),
+        "text": lambda: text_expert(text, cfg, max_length),
+    }
+    chosen = {name: builders[name]() for name in experts}
+    gate = FrequencyGate(n_buckets, [tuple(gate_init[name]) for name in experts], shared=shared_gate)
+    return PADModel(chosen, gate, item_buckets)
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *, phase: str, n_items: int,
+                    max_length: int, model_cfg: ModelConfig, extra: dict[str, Any]) -> None:
+    payload = {"phase": phase, "n_items": n_items, "max_length": max_length, "model": asdict(model_cfg),
+               "state_dict": model.state_dict(), **extra}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def rebuild(checkpoint: dict[str, Any], text: torch.Tensor | None = None,
+            item_buckets: torch.Tensor | None = None) -> nn.Module:
+    """The recommender a checkpoint holds, weights loaded (text/buckets as the phase needs)."""
+    cfg = ModelConfig.from_dict(checkpoint["model"])
+    n, length, phase = checkpoint["n_items"], checkpoint["max_length"], checkpoint["phase"]
+    if phase == "pretrain":
+        model: nn.Module = SingleExpert(id_expert(n, cfg, length))
+    elif phase == "align":
+        model = SingleExpert(aligned_expert(n, text, cfg, length))
+    elif phase == "finetune":
+        model = pad_model(n, text, item_buckets, checkpoint["n_buckets"], cfg, length, checkpoint["gate_init"],
+                          tuple(checkpoint["experts"]), checkpoint.get("shared_gate", False))
+    else:
+        raise ValueError(f"unknown checkpoint phase {phase!r}")
+    model.load_state_dict(checkpoint["state_dict"])
+    return model

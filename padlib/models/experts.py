@@ -1,0 +1,32 @@
+"""An expert = an item encoder + a sequence backbone; a user's score for an item is
+dot(user vector, item vector). PAD's three experts and every baseline are built from these.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Expert(nn.Module):
+    def __init__(self, items: nn.Module, backbone: nn.Module) -> None:
+        super().__init__()
+        self.items = items
+        self.backbone = backbone
+
+    def user_states(self, history: torch.Tensor) -> torch.Tensor:
+        """Hidden state per position [B, L, d] for left-padded item indices [B, L]."""
+        return self.backbone(self.items(history), history != 0)
+
+    def item_vectors(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.items(idx)
+
+
+def pair_logits(expert: Expert, states: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """Logit of each candidate at each position: states [B, L, d], candidates [B, L] → [B, L]."""
+    return (states * expert.item_vectors(candidates)).sum(-1)
+
+
+def full_logits(expert: Expert, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Scores of users [B, d] against every item in ``items`` [N] → [B, N]."""
+    return users @ expert.item_vectors(items).T

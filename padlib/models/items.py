@@ -1,0 +1,55 @@
+"""Item encoders: how an expert turns item indices into vectors.
+
+ID (a learned table), text (a projection MLP over frozen LLM embeddings) and fused
+(the official "CAT" fusion of both). Index 0 is padding everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class IdItems(nn.Module):
+    def __init__(self, n_items: int, dim: int) -> None:
+        super().__init__()
+        self.table = nn.Embedding(n_items + 1, dim, padding_idx=0)
+        nn.init.normal_(self.table.weight, std=dim ** -0.5)
+        with torch.no_grad():
+            self.table.weight[0].zero_()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.table(idx)
+
+
+def projection_mlp(text_dim: int, dim: int, layers: int, dropout: float) -> nn.Sequential:
+    """Official text projection: Linear(d_text→d)+GELU, then ``layers``×[Dropout, Linear d→d, GELU]."""
+    modules: list[nn.Module] = [nn.Linear(text_dim, dim), nn.GELU()]
+    for _ in range(layers):
+        modules += [nn.Dropout(dropout), nn.Linear(dim, dim), nn.GELU()]
+    return nn.Sequential(*modules)
+
+
+class TextItems(nn.Module):
+    """Frozen text embeddings (a buffer, never trained) through a trainable projection."""
+
+    def __init__(self, text: torch.Tensor, dim: int, layers: int = 4, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.register_buffer("text", text.float(), persistent=False)
+        self.proj = projection_mlp(text.shape[1], dim, layers, dropout)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.text[idx]) * (idx != 0).unsqueeze(-1)
+
+
+class FusedItems(nn.Module):
+    """The alignment expert's items: concat(ID, projected text) → dropout → Linear 2d→d → GELU."""
+
+    def __init__(self, ids: IdItems, text: TextItems, dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.ids = ids
+        self.text = text
+        self.fuse = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * dim, dim), nn.GELU())
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.fuse(torch.cat([self.ids(idx), self.text(idx)], dim=-1)) * (idx != 0).unsqueeze(-1)

