@@ -1,0 +1,37 @@
+"""PNG figures for the report (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from padlib.io import atomic_path  # noqa: E402
+
+
+def group_bar_chart(summary: pl.DataFrame, metric: str, path: str | os.PathLike[str],
+                    groups: tuple[str, ...] = ("warm", "median", "cold"), title: str = "") -> None:
+    """Grouped bars: ``metric`` per warm/median/cold group, one bar per model, ± std whiskers."""
+    models = summary["model"].to_list()
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
+    for i, row in enumerate(summary.iter_rows(named=True)):
+        means = [row[f"{g} {metric}"] or 0.0 for g in groups]
+        stds = [row.get(f"{g} {metric} std") for g in groups]
+        stds = [0.0 if s is None or np.isnan(s) else s for s in stds]
+        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=row["model"])
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(x, [g.capitalize() for g in groups])
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} by item popularity group (test split)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

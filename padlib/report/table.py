@@ -1,0 +1,58 @@
+"""The results table: one row per model (mean ± std over seeds) with test metrics and stage times."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+GROUP_NAMES = ("warm", "median", "cold")
+
+
+def metric_rows(runs: list[dict[str, Any]], k: int = 10) -> pl.DataFrame:
+    """One row per (model, seed) run: overall and group HR/nDCG on the test split, and stage times.
+
+    Each run is ``{"model", "seed", "metrics": <metrics.json>, "stage_times": {stage: seconds}}``.
+    """
+    rows = []
+    for run in runs:
+        test = run["metrics"]["test"]
+        row = {"model": run["model"], "seed": run["seed"], "users": test["overall"]["users"],
+               f"HR@{k}": test["overall"][f"hr@{k}"], f"nDCG@{k}": test["overall"][f"ndcg@{k}"]}
+        for group in GROUP_NAMES:
+            block = test["groups"][group]
+            row[f"{group} HR@{k}"] = block[f"hr@{k}"]
+            row[f"{group} nDCG@{k}"] = block[f"ndcg@{k}"]
+        for stage, seconds in run["stage_times"].items():
+            row[f"{stage} s"] = seconds
+        row["best epoch"] = run["metrics"]["best_epoch"]
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def aggregate(rows: pl.DataFrame) -> pl.DataFrame:
+    """Mean and std over seeds for every numeric column, model order kept."""
+    numeric = [c for c in rows.columns if c not in ("model", "seed") and rows[c].dtype.is_numeric()]
+    return (rows.group_by("model", maintain_order=True)
+                .agg(pl.len().alias("seeds"),
+                     *[pl.col(c).mean().alias(c) for c in numeric],
+                     *[pl.col(c).std().alias(f"{c} std") for c in numeric]))
+
+
+def _cell(mean: float | None, std: float | None, digits: int) -> str:
+    if mean is None or (isinstance(mean, float) and np.isnan(mean)):
+        return "–"
+    text = f"{mean:.{digits}f}"
+    if std is not None and not np.isnan(std):
+        text += f" ± {std:.{digits}f}"
+    return text
+
+
+def to_markdown(summary: pl.DataFrame, columns: list[str], digits: int = 4) -> str:
+    header = "| model | seeds | " + " | ".join(columns) + " |"
+    lines = [header, "|" + "---|" * (len(columns) + 2)]
+    for row in summary.iter_rows(named=True):
+        cells = [_cell(row.get(c), row.get(f"{c} std"), 1 if c.endswith(" s") else digits) for c in columns]
+        lines.append(f"| {row['model']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

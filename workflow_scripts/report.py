@@ -1,0 +1,8 @@
+"""Snakemake adapter: the per-dataset report."""
+
+from padlib.report.stage import build_report
+from padlib.runtime import setup_job
+
+setup_job(snakemake.log[0], snakemake.threads)
+build_report(snakemake.wildcards.dataset, snakemake.params.runs, snakemake.params.data, snakemake.output.markdown,
+             snakemake.output.csv, snakemake.output.plot, snakemake.params.k)
