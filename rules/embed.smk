@@ -22,7 +22,7 @@ rule prepare_model:
 
 rule embed:
     input:
-        items="results/{dataset}/data/items.parquet",
+        item_table="results/{dataset}/data/items.parquet",
         model=encoder_model_dir,
     output:
         "results/{dataset}/embeddings/{encoder}.parquet",

@@ -1,13 +1,6 @@
 # Stage 6 — evaluate: full ranking on the test split from the best-validation checkpoints.
 
 
-EVAL_PARAMS = {
-    "device": config["device"],
-    "protocol": config["protocol"],
-    "evaluate": config["evaluate"],
-}
-
-
 rule evaluate_sasrec:
     input:
         data=rules.data.output,

@@ -4,6 +4,8 @@ from padlib.data.stage import build_dataset
 from padlib.runtime import setup_job
 
 setup_job(snakemake.log[0], snakemake.threads)
-result = build_dataset(snakemake.params.source, snakemake.params.protocol, dict(snakemake.input.items()),
-                       dict(snakemake.output.items()))
+inputs = {"items" if key == "item_file" else key: path for key, path in snakemake.input.items()}
+outputs = {"items": snakemake.output.item_table, "sequences": snakemake.output.sequences,
+           "splits": snakemake.output.splits}
+result = build_dataset(snakemake.params.source, snakemake.params.protocol, inputs, outputs)
 print(f"{result.sequences.height} users, {result.items.height} items")

@@ -1,0 +1,172 @@
+"""The real workflow through Snakemake: lint, dry runs, a tiny end-to-end run, params reruns."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from tiny_models import make_tiny_llama
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(*args: str, workdir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """The job-count table a dry run prints: {rule: count}."""
+    counts = {}
+    in_table = False
+    for line in output.splitlines():
+        if re.match(r"^job\s+count", line):
+            in_table = True
+            continue
+        if in_table:
+            match = re.match(r"^([A-Za-z_]\w*)\s+(\d+)$", line.strip())
+            if match and match.group(1) != "total":
+                counts[match.group(1)] = int(match.group(2))
+            elif line.strip().startswith("total"):
+                break
+    return counts
+
+
+def write_synthetic(root: Path, n_users: int = 40, n_items: int = 30, seed: int = 0) -> tuple[Path, Path]:
+    """Interactions with structure (users prefer one of three genres) and item titles."""
+    rng = random.Random(seed)
+    genres = ["action", "comedy", "drama"]
+    item_genre = {f"m{i}": genres[i % 3] for i in range(1, n_items + 1)}
+    interactions = root / "interactions.csv"
+    with interactions.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["user", "item", "timestamp", "rating"])
+        for u in range(1, n_users + 1):
+            liked = genres[u % 3]
+            pool = [i for i, g in item_genre.items() if g == liked]
+            others = [i for i in item_genre if i not in pool]
+            for t in range(rng.randint(6, 12)):
+                item = rng.choice(pool) if rng.random() < 0.8 else rng.choice(others)
+                writer.writerow([f"u{u}", item, 1000 + 10 * t, rng.choice([4, 5, 5, 3])])
+    items = root / "items.csv"
+    with items.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["item", "title", "genre"])
+        for i, g in item_genre.items():
+            writer.writerow([i, f"the {g} film number {i[1:]}", g])
+    return interactions, items
+
+
+@pytest.fixture(scope="module")
+def tiny_project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    interactions, items = write_synthetic(root)
+    model_dir = make_tiny_llama(root / "tiny-llama")
+    config = {
+        "device": "cpu",
+        "run": {"datasets": ["tiny"], "encoders": ["tinyllama"], "backbones": ["sasrec"], "seeds": [0]},
+        "sources": {"tiny": {"kind": "table", "interactions": str(interactions), "items": str(items)}},
+        "protocol": {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10,
+                     "max_input_length": 6, "n_buckets": 10},
+        "encoders": {"tinyllama": {"kind": "llm2vec", "model": {"path": str(model_dir)},
+                                   "template": "{title}. Genre: {genre}", "batch_size": 8, "max_length": 32}},
+        "model": {"dim": 16, "backbone": {"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1},
+                  "projection_layers": 1},
+        "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 2,
+                  "eval_batch_size": 64},
+        "pretrain": {"train": {}},
+        "align": {"gamma": 0.2, "kernel": "gaussian", "anchoring": "rec"},
+        "finetune": {"experts": ["id", "aligned", "text"], "gate": "frequency",
+                     "gate_init": {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}},
+        "evaluate": {"k": 10, "batch_size": 64},
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake("--cores", "2", workdir=root)
+    return root
+
+
+def test_lint_is_clean():
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], capture_output=True, text=True, cwd=REPO)
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_embedded_default(tmp_path):
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    jobs = planned_jobs(snakemake("--cores", "2", "--dry-run", workdir=tmp_path).stdout)
+    assert jobs == {"all": 1, "align": 1, "data": 1, "embed": 1, "evaluate_pad": 1, "evaluate_sasrec": 1,
+                    "fetch_wheel": 2, "finetune": 1, "prepare_model": 1, "pretrain": 1, "report": 1}
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["align"]["gamm"] = 0.3
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("--cores", "1", "--dry-run", workdir=tmp_path, check=False)
+    message = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "config key align: Additional properties are not allowed ('gamm' was unexpected)" in message
+
+
+def test_wrong_type_is_named(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["train"]["batch_size"] = "big"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("--cores", "1", "--dry-run", workdir=tmp_path, check=False)
+    assert proc.returncode != 0 and "config key train.batch_size: 'big' is not of type 'integer'" in proc.stdout + proc.stderr
+
+
+def test_tiny_end_to_end_run_writes_the_report(tiny_project):
+    report = (tiny_project / "results/tiny/report.md").read_text()
+    assert "| SASRec |" in report and "| PAD |" in report
+    rows = pl.read_csv(tiny_project / "results/tiny/report.csv")
+    assert rows["model"].to_list() == ["SASRec", "PAD"]
+    for value in rows["HR@10"].to_list() + rows["nDCG@10"].to_list():
+        assert 0.0 <= value <= 1.0
+    assert (tiny_project / "results/tiny/hr_by_group.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((tiny_project / "results/tiny/sasrec/seed0/tinyllama/pad/metrics.json").read_text())
+    assert metrics["test"]["overall"]["users"] == rows["users"][0]
+    for stage in ("data", "embed", "pretrain", "align", "finetune", "evaluate"):
+        assert f"{stage} s" in rows.columns
+    emb = pl.read_parquet(tiny_project / "results/tiny/embeddings/tinyllama.parquet")
+    assert emb.height == pl.read_parquet(tiny_project / "results/tiny/data/items.parquet").height
+    assert (tiny_project / "logs/tiny/sasrec/seed0/tinyllama/align.log").stat().st_size > 0
+
+
+def test_editing_align_gamma_reruns_only_its_dependants(tiny_project, tmp_path):
+    config = yaml.safe_load((tiny_project / "config.yaml").read_text())
+    config["align"]["gamma"] = 0.5
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    out = snakemake("--cores", "1", "--dry-run", "--configfile", str(edited), workdir=tiny_project).stdout
+    assert planned_jobs(out) == {"align": 1, "finetune": 1, "evaluate_pad": 1, "report": 1, "all": 1}
+
+
+def test_unchanged_config_has_nothing_to_do(tiny_project):
+    out = snakemake("--cores", "1", "--dry-run", workdir=tiny_project).stdout
+    assert planned_jobs(out) == {}
+
+
+def test_recommend_command_prints_titles(tiny_project):
+    user = pl.read_parquet(tiny_project / "results/tiny/data/sequences.parquet")["user_id"][0]
+    proc = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", user,
+                           "-k", "5", "--results", str(tiny_project / "results")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert sum(1 for line in lines if re.match(r"^\s+\d+\. the \w+ film number \d+", line)) == 5
+    bad = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", "nobody",
+                          "--results", str(tiny_project / "results")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "'nobody' is not in" in bad.stderr
