@@ -55,7 +55,7 @@ def recommend(results: str | Path, dataset: str, user: str, k: int = 10, backbon
     start = time.perf_counter()
     checkpoint = load_checkpoint(model_path)
     n_items = checkpoint["n_items"]
-    embeddings = model_path.parents[3] / "embeddings" / f"{model_path.parents[1].name}.parquet"
+    embeddings = results / dataset / "embeddings" / f"{model_path.parents[1].name}.parquet"
     matrix, _ = read_embeddings(embeddings, n_items)
     text = torch.from_numpy(normalize_text(matrix, ModelConfig.from_dict(checkpoint["model"]).text_norm))
     buckets = torch.zeros(n_items + 1, dtype=torch.long)

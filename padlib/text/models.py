@@ -52,6 +52,8 @@ def _dequantized_copy(gguf_model: torch.nn.Module) -> torch.nn.Module:
 
 
 def _replace_dir(staging: Path, out_dir: Path) -> None:
+    """Move the finished staging directory into place (mkdtemp made it owner-only; models are shareable)."""
+    staging.chmod(0o755)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(staging, out_dir)
