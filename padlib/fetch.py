@@ -114,6 +114,7 @@ def extract_tree(wheel_path: str | os.PathLike[str], prefix: str, dest: str | os
                 out = staging / member[len(prefix):]
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_bytes(zf.read(member))
+            staging.chmod(0o755)  # mkdtemp makes it owner-only; the result is a normal shared directory
             if dest.exists():
                 shutil.rmtree(dest)
             os.replace(staging, dest)

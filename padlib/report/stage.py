@@ -12,6 +12,9 @@ from padlib.report.plots import group_bar_chart
 from padlib.report.table import GROUP_NAMES, aggregate, metric_rows, to_markdown
 
 
+STAGES = ("data", "embed", "pretrain", "align", "finetune", "evaluate")
+
+
 def stage_times(stages: dict[str, str]) -> dict[str, float | None]:
     """Wall time of each stage, read from the manifest beside the stage's artifact."""
     return {stage: read_json(manifest_path(path)).get("wall_time_s") for stage, path in stages.items()}
@@ -40,7 +43,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
 
     stats = read_json(manifest_path(data_artifact)).get("stats", {})
     metric_cols = [f"HR@{k}", f"nDCG@{k}"] + [f"{g} {m}@{k}" for g in GROUP_NAMES for m in ("HR", "nDCG")]
-    time_cols = [c for c in summary.columns if c.endswith(" s") and not c.endswith(" std")]
+    time_cols = [f"{stage} s" for stage in STAGES if f"{stage} s" in summary.columns]
     base = summary.row(0, named=True)
     lift_lines = []
     for row in summary.iter_rows(named=True):

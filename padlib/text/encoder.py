@@ -25,12 +25,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from padlib.device import resolve_device, resolve_dtype
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 KINDS = ("llm2vec", "sentence")
 BIDIRECTIONAL_ATTENTION = ("sdpa", "eager")
@@ -40,7 +44,7 @@ BIDIRECTIONAL_ATTENTION = ("sdpa", "eager")
 class TextEncoder:
     """A loaded tokenizer + base model pair, ready for :func:`encode`."""
 
-    tokenizer: object
+    tokenizer: PreTrainedTokenizerBase
     model: torch.nn.Module
     kind: str
     device: torch.device
@@ -51,7 +55,7 @@ class TextEncoder:
         return int(self.model.config.hidden_size)
 
 
-def ensure_pad_token(tokenizer) -> None:
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
     """Batched encoding needs a pad token; decoder-only LMs often lack one, so reuse EOS."""
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
