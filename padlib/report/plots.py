@@ -25,7 +25,8 @@ def group_bar_chart(summary: pl.DataFrame, metric: str, path: str | os.PathLike[
         means = [row[f"{g} {metric}"] or 0.0 for g in groups]
         stds = [row.get(f"{g} {metric} std") for g in groups]
         stds = [0.0 if s is None or np.isnan(s) else s for s in stds]
-        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, means, width, yerr=stds, capsize=3, label=row["model"])
+        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, means, width, label=row["model"],
+                      yerr=stds if any(stds) else None, capsize=3)
         ax.bar_label(bars, fmt="%.3f", fontsize=7)
     ax.set_xticks(x, [g.capitalize() for g in groups])
     ax.set_ylabel(metric)
