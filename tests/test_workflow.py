@@ -57,6 +57,7 @@ def tiny_project(tmp_path_factory):
                      "max_input_length": 6, "n_buckets": 10},
         "encoders": {"tinyllama": {"kind": "llm2vec", "model": {"path": str(model_dir)},
                                    "template": "{title}. Genre: {genre}", "batch_size": 8, "max_length": 32}},
+        "embed": {"shards": 2},
         "model": {"dim": 16, "backbone": {"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1},
                   "projection_layers": 1},
         "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 2,
@@ -80,7 +81,8 @@ def test_lint_is_clean():
 def test_dry_run_of_the_embedded_default(tmp_path):
     (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     jobs = planned_jobs(snakemake("--cores", "2", "--dry-run", workdir=tmp_path).stdout)
-    assert jobs == {"all": 1, "align": 1, "data": 1, "embed": 1, "evaluate_pad": 1, "evaluate_sasrec": 1,
+    assert jobs == {"all": 1, "align": 1, "data": 1, "embed": 1, "gather_embeddings": 1, "evaluate_pad": 1,
+                    "evaluate_sasrec": 1,
                     "fetch_wheel": 2, "finetune": 1, "prepare_model": 1, "pretrain": 1, "report": 1}
 
 
@@ -117,6 +119,25 @@ def test_tiny_end_to_end_run_writes_the_report(tiny_project):
     emb = pl.read_parquet(tiny_project / "results/tiny/embeddings/tinyllama.parquet")
     assert emb.height == pl.read_parquet(tiny_project / "results/tiny/data/items.parquet").height
     assert (tiny_project / "logs/tiny/sasrec/seed0/tinyllama/align.log").stat().st_size > 0
+
+
+def test_embedding_was_sharded_and_a_lost_shard_alone_is_redone(tiny_project, tmp_path):
+    parts = sorted((tiny_project / "results/tiny/embeddings/tinyllama.parts").glob("*.parquet"))
+    assert [p.name for p in parts] == ["part0-of2.parquet", "part1-of2.parquet"]
+    sizes = [pl.read_parquet(p).height for p in parts]
+    assert sum(sizes) == pl.read_parquet(tiny_project / "results/tiny/embeddings/tinyllama.parquet").height
+    # an interrupted run: shard 0 finished, shard 1 and the gather did not
+    gathered = tiny_project / "results/tiny/embeddings/tinyllama.parquet"
+    moved = [(parts[1], tmp_path / "part1.parquet"), (gathered, tmp_path / "gathered.parquet")]
+    for src, dst in moved:
+        src.rename(dst)
+    try:
+        target = "results/tiny/embeddings/tinyllama.parquet"
+        jobs = planned_jobs(snakemake("--cores", "1", "--dry-run", target, workdir=tiny_project).stdout)
+        assert jobs == {"embed": 1, "gather_embeddings": 1}
+    finally:
+        for src, dst in moved:
+            dst.rename(src)
 
 
 def test_editing_align_gamma_reruns_only_its_dependants(tiny_project, tmp_path):

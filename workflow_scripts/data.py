@@ -4,7 +4,7 @@ from padlib.data.stage import build_dataset
 from padlib.runtime import setup_job
 
 setup_job(snakemake.log[0], snakemake.threads)
-inputs = {"items" if key == "item_file" else key: path for key, path in snakemake.input.items()}
+inputs = dict(snakemake.input.items())
 outputs = {"items": snakemake.output.item_table, "sequences": snakemake.output.sequences,
            "splits": snakemake.output.splits}
 result = build_dataset(snakemake.params.source, snakemake.params.protocol, inputs, outputs)

@@ -1,8 +1,9 @@
-"""Snakemake adapter: the embed stage (item texts → frozen encoder vectors → Parquet)."""
+"""Snakemake adapter: the embed stage for one shard of the catalogue (item texts → frozen vectors)."""
 
 from padlib.runtime import setup_job
 from padlib.text.stage import embed_items
 
 setup_job(snakemake.log[0], snakemake.threads)
 embed_items(snakemake.input.item_table, snakemake.input.model, snakemake.wildcards.encoder, snakemake.params.encoder,
-            snakemake.params.device, snakemake.output[0])
+            snakemake.params.device, snakemake.output[0], shard=int(snakemake.wildcards.shard),
+            n_shards=int(snakemake.wildcards.n_shards))

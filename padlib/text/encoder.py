@@ -14,6 +14,11 @@ Two kinds of encoder, both mean-pooled over the text tokens:
   first token really sees the second (and does not, in causal mode).
 - ``sentence``: a BERT-style encoder, bidirectional already.
 
+Optional PEFT LoRA adapters are merged into the weights, in order, before the switch
+to bidirectional attention: the official LLM2Vec Llama-3-8B encoders are
+Meta-Llama-3-8B-Instruct + an MNTP adapter + a supervised (or SimCSE) adapter. Merging
+(``W += B @ A * alpha / r``) leaves a plain base model, so encoding costs nothing extra.
+
 Special tokens are whatever the tokenizer adds by default (``add_special_tokens=True``):
 BERT wraps texts in [CLS] ... [SEP] and those take part in the mean; the SmolLM2 GGUF
 tokenizer adds no BOS/EOS, so only the text's own tokens are pooled. Position ids are
@@ -22,7 +27,10 @@ computed from the attention mask, so left and right padding give the same vector
 
 from __future__ import annotations
 
+import importlib
 import os
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,12 +40,15 @@ import torch
 from tqdm.auto import tqdm
 
 from padlib.device import resolve_device, resolve_dtype
+from padlib.text.store import embeddings_writer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 KINDS = ("llm2vec", "sentence")
 BIDIRECTIONAL_ATTENTION = ("sdpa", "eager")
+ADAPTER_CONFIG = "adapter_config.json"
+DEFAULT_CHUNK_SIZE = 8192
 
 
 @dataclass
@@ -97,6 +108,49 @@ def _local_dir(model_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
+def adapter_dir(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` is a local PEFT adapter directory (adapters, like models, are never downloaded)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"LoRA adapter {folder} is not a local directory (adapters are never downloaded)")
+    if not (folder / ADAPTER_CONFIG).is_file():
+        raise FileNotFoundError(f"LoRA adapter {folder} has no {ADAPTER_CONFIG}; not a PEFT adapter directory")
+    return folder
+
+
+def _import_peft_model() -> type:
+    """``PeftModel``, with ``torch.distributed.tensor`` imported first.
+
+    peft 0.21 checks ``isinstance(weight, torch.distributed.tensor.DTensor)`` when it wraps
+    a layer; with torch 2.13 that submodule is only an attribute once something imported
+    it, otherwise wrapping fails with an AttributeError.
+    """
+    if torch.distributed.is_available():
+        importlib.import_module("torch.distributed.tensor")
+    from peft import PeftModel
+
+    return PeftModel
+
+
+def merge_adapter(model: torch.nn.Module, path: str | os.PathLike[str]) -> torch.nn.Module:
+    """Apply one LoRA adapter and fold it into the weights; errors name the adapter directory.
+
+    An adapter whose weights do not all load is refused instead of merged: peft only warns
+    about missing keys (e.g. an adapter saved from ``LlamaForCausalLM``, whose keys carry an
+    extra ``model.`` prefix), and the unloaded LoRA matrices would silently be a no-op.
+    """
+    folder = adapter_dir(path)
+    peft_model_cls = _import_peft_model()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*missing adapter keys.*")
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            peft_model = peft_model_cls.from_pretrained(model, str(folder), is_trainable=False)
+    except (UserWarning, ValueError, RuntimeError, KeyError, TypeError, OSError) as exc:
+        raise ValueError(f"LoRA adapter {folder} does not fit {type(model).__name__}: {exc}") from exc
+    return peft_model.merge_and_unload()
+
+
 def load_text_encoder(
     model_dir: str | os.PathLike[str],
     kind: str,
@@ -104,12 +158,14 @@ def load_text_encoder(
     dtype: str | torch.dtype = "auto",
     bidirectional: bool = True,
     attn_implementation: str = "sdpa",
+    adapters: Sequence[str | os.PathLike[str]] = (),
 ) -> TextEncoder:
     """Load a local Hugging Face base model (no LM head) and its tokenizer, offline, in eval mode.
 
     ``bidirectional`` only applies to ``llm2vec``; ``False`` keeps the LM causal (for tests
     and ablations). ``attn_implementation`` is ``sdpa`` or ``eager``, the two paths whose
-    bidirectional masking is checked.
+    bidirectional masking is checked. ``adapters`` are local PEFT LoRA directories, merged
+    in order (checked up front, so a typo fails before the model loads).
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -118,6 +174,7 @@ def load_text_encoder(
     if attn_implementation not in BIDIRECTIONAL_ATTENTION:
         raise ValueError(f"attn_implementation must be one of {list(BIDIRECTIONAL_ATTENTION)}")
     path = _local_dir(model_dir)
+    adapter_dirs = [adapter_dir(a) for a in adapters]
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -125,7 +182,10 @@ def load_text_encoder(
     model = AutoModel.from_pretrained(
         path, dtype=torch_dtype, local_files_only=True, attn_implementation=attn_implementation
     )
-    model.to(torch_device).eval()
+    model.to(torch_device)
+    for folder in adapter_dirs:
+        model = merge_adapter(model, folder)
+    model.eval()
     if kind == "llm2vec":
         set_bidirectional(model, bidirectional)
         if attends_forward(model, torch_device) != bidirectional:
@@ -153,13 +213,53 @@ def _embed_batch(encoder: TextEncoder, features: dict[str, torch.Tensor]) -> np.
     return mean_pool(hidden, inputs["attention_mask"]).cpu().numpy()
 
 
-def _tokenize(encoder: TextEncoder, texts: list[str], max_length: int) -> list[dict[str, list[int]]]:
+def _tokenize(
+    encoder: TextEncoder, texts: Sequence[str], max_length: int, offset: int = 0
+) -> list[dict[str, list[int]]]:
+    """Token ids per text; ``offset`` is the index of ``texts[0]`` in the whole input, for error messages."""
     batch = encoder.tokenizer(list(texts), truncation=True, max_length=max_length)
     rows = [{name: batch[name][i] for name in batch.keys()} for i in range(len(texts))]
     empty = [i for i, row in enumerate(rows) if not row["input_ids"]]
     if empty:
-        raise ValueError(f"{len(empty)} texts have no tokens (first at index {empty[0]}); mean pooling needs one")
+        first = offset + empty[0]
+        raise ValueError(f"{len(empty)} texts have no tokens (first at index {first}); mean pooling needs one")
     return rows
+
+
+def _encode_chunk(
+    encoder: TextEncoder, texts: Sequence[str], batch_size: int, max_length: int, offset: int, bar: tqdm
+) -> np.ndarray:
+    """Vectors for one chunk, batched longest first (less padding, and an OOM shows on the first batch)."""
+    out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    rows = _tokenize(encoder, texts, max_length, offset)
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]["input_ids"]))
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            features = encoder.tokenizer.pad([rows[i] for i in idx], padding=True, return_tensors="pt")
+            out[idx] = _embed_batch(encoder, dict(features))
+            bar.update(len(idx))
+    return out
+
+
+def encode_chunks(
+    encoder: TextEncoder,
+    texts: Sequence[str],
+    batch_size: int = 32,
+    max_length: int = 512,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+) -> Iterator[np.ndarray]:
+    """Yield ``[<= chunk_size, dim]`` float32 vectors for consecutive slices of ``texts``, in order.
+
+    Only one chunk is tokenized and held at a time, so memory is O(chunk_size x dim)
+    however long the catalogue (10^6 items x 4096 floats would be 16 GB at once).
+    """
+    if batch_size < 1 or chunk_size < 1:
+        raise ValueError(f"batch_size and chunk_size must be positive; got {batch_size} and {chunk_size}")
+    with tqdm(total=len(texts), disable=not progress, desc="encode", unit="text") as bar:
+        for start in range(0, len(texts), chunk_size):
+            yield _encode_chunk(encoder, texts[start : start + chunk_size], batch_size, max_length, start, bar)
 
 
 def encode(
@@ -169,22 +269,37 @@ def encode(
     max_length: int = 512,
     progress: bool = True,
 ) -> np.ndarray:
-    """Mean-pooled float32 vectors ``[len(texts), dim]``, in the order of ``texts``.
+    """Mean-pooled float32 vectors ``[len(texts), dim]``, in the order of ``texts``, all in memory.
 
-    Texts are batched longest first (less padding, and an out-of-memory error shows up
-    on the first batch); only one batch of hidden states is alive at a time.
+    For small inputs; large catalogues go through :func:`encode_to_parquet`. The whole
+    input is one chunk, so batches are formed over all texts, longest first.
     """
-    if batch_size < 1:
-        raise ValueError("batch_size must be positive")
-    out = np.empty((len(texts), encoder.dim), dtype=np.float32)
-    if not texts:
-        return out
-    rows = _tokenize(encoder, texts, max_length)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]["input_ids"]))
-    with torch.inference_mode(), tqdm(total=len(rows), disable=not progress, desc="encode", unit="text") as bar:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            features = encoder.tokenizer.pad([rows[i] for i in idx], padding=True, return_tensors="pt")
-            out[idx] = _embed_batch(encoder, dict(features))
-            bar.update(len(idx))
-    return out
+    chunks = list(encode_chunks(encoder, texts, batch_size, max_length, max(len(texts), 1), progress))
+    return chunks[0] if chunks else np.empty((0, encoder.dim), dtype=np.float32)
+
+
+def encode_to_parquet(
+    encoder: TextEncoder,
+    item_idx: Sequence[int] | np.ndarray,
+    texts: Sequence[str],
+    out_path: str | os.PathLike[str],
+    metadata: Mapping[str, object],
+    batch_size: int = 32,
+    max_length: int = 512,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+) -> int:
+    """Stream the vectors of ``texts`` into an embeddings Parquet, one row group per chunk; return the row count.
+
+    The file appears at ``out_path`` only once complete (temporary file, then rename), so a
+    crash or error after hours of encoding never leaves a truncated artifact.
+    """
+    item_idx = np.asarray(item_idx)
+    if item_idx.ndim != 1 or len(item_idx) != len(texts):
+        raise ValueError(f"need one item_idx per text; got {item_idx.shape} item ids for {len(texts)} texts")
+    written = 0
+    with embeddings_writer(out_path, encoder.dim, metadata) as write:
+        for vectors in encode_chunks(encoder, texts, batch_size, max_length, chunk_size, progress):
+            write(item_idx[written : written + len(vectors)], vectors)
+            written += len(vectors)
+    return written

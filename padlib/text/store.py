@@ -5,21 +5,38 @@ what produced the vectors (encoder name, kind, source, dim, pooling, text templa
 travels inside the file as JSON under the schema metadata key ``pad``, so a matrix
 can never be separated from its provenance. Row 0 is the recommender's padding item:
 it is not stored, the loader fills it with zeros.
+
+Large catalogues are written in row groups as they are encoded (:func:`embeddings_writer`)
+and may be encoded in contiguous item shards by separate jobs, each writing a part file
+with ``shard``/``n_shards`` in its metadata; :func:`gather_embeddings` streams the parts
+into the one file that downstream stages read with :func:`read_embeddings`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from padlib.io import write_parquet
+from padlib.io import atomic_path, write_parquet
 
 METADATA_KEY = b"pad"
+SHARD_KEYS = ("shard", "n_shards")
+
+
+def embeddings_schema(dim: int, metadata: Mapping[str, object]) -> pa.Schema:
+    """The one schema of every embeddings file, provenance included, so parts and wholes are interchangeable."""
+    return pa.schema(
+        [pa.field("item_idx", pa.int32()), pa.field("embedding", pa.list_(pa.float32(), dim))],
+        metadata={METADATA_KEY: json.dumps(dict(metadata), sort_keys=True).encode()},
+    )
 
 
 def embeddings_table(item_idx: np.ndarray, vectors: np.ndarray, metadata: Mapping[str, object]) -> pa.Table:
@@ -33,10 +50,7 @@ def embeddings_table(item_idx: np.ndarray, vectors: np.ndarray, metadata: Mappin
     dim = vectors.shape[1]
     flat = pa.array(np.ascontiguousarray(vectors).reshape(-1), type=pa.float32())
     embedding = pa.FixedSizeListArray.from_arrays(flat, dim)
-    schema = pa.schema(
-        [pa.field("item_idx", pa.int32()), pa.field("embedding", pa.list_(pa.float32(), dim))],
-        metadata={METADATA_KEY: json.dumps(dict(metadata), sort_keys=True).encode()},
-    )
+    schema = embeddings_schema(dim, metadata)
     return pa.Table.from_arrays([pa.array(item_idx.astype(np.int32)), embedding], schema=schema)
 
 
@@ -48,6 +62,32 @@ def write_embeddings(
 ) -> None:
     """Write the embeddings Parquet atomically (temporary file, then rename)."""
     write_parquet(path, embeddings_table(item_idx, vectors, metadata))
+
+
+@contextlib.contextmanager
+def _row_group_writer(path: str | os.PathLike[str], schema: pa.Schema) -> Iterator[Callable[[pa.Table], None]]:
+    """Yield ``write(table)``, one row group per call, into a temporary file renamed onto ``path`` on clean exit."""
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, use_dictionary=False) as writer:
+
+        def write(table: pa.Table) -> None:
+            if not table.schema.equals(schema, check_metadata=False):
+                raise ValueError(f"{path}: rows with schema {table.schema} do not fit the file's schema {schema}")
+            if table.num_rows:
+                writer.write_table(table.replace_schema_metadata(schema.metadata), row_group_size=table.num_rows)
+
+        yield write
+
+
+@contextlib.contextmanager
+def embeddings_writer(
+    path: str | os.PathLike[str], dim: int, metadata: Mapping[str, object]
+) -> Iterator[Callable[[np.ndarray, np.ndarray], None]]:
+    """Yield ``write(item_idx, vectors)`` that appends one row group; nothing appears at ``path`` unless all succeed.
+
+    Lets a caller stream a catalogue too large to hold as one matrix.
+    """
+    with _row_group_writer(path, embeddings_schema(dim, metadata)) as write_table:
+        yield lambda item_idx, vectors: write_table(embeddings_table(item_idx, vectors, metadata))
 
 
 def read_embeddings_metadata(path: str | os.PathLike[str]) -> dict:
@@ -97,3 +137,127 @@ def read_embeddings(path: str | os.PathLike[str], n_items: int) -> tuple[np.ndar
     matrix = np.zeros((n_items + 1, vectors.shape[1]), dtype=np.float32)
     matrix[item_idx] = vectors
     return matrix, read_embeddings_metadata(path)
+
+
+def shard_bounds(n_items: int, shard: int, n_shards: int) -> tuple[int, int]:
+    """Rows ``[start, stop)`` of shard ``shard`` of ``n_shards``: contiguous, sizes differing by at most one."""
+    if n_shards < 1 or not 0 <= shard < n_shards:
+        raise ValueError(f"need 0 <= shard < n_shards; got shard {shard} of {n_shards}")
+    if n_items < 0:
+        raise ValueError(f"n_items must be non-negative, got {n_items}")
+    return shard * n_items // n_shards, (shard + 1) * n_items // n_shards
+
+
+def shard_metadata(metadata: Mapping[str, object], shard: int, n_shards: int) -> dict[str, object]:
+    """Metadata of a part file: the whole file's metadata plus which shard it holds."""
+    return {**metadata, "shard": str(shard), "n_shards": str(n_shards)}
+
+
+@dataclass(frozen=True)
+class _Part:
+    path: Path
+    metadata: dict
+    dim: int
+    item_idx: np.ndarray
+
+    @property
+    def base_metadata(self) -> dict:
+        return {k: v for k, v in self.metadata.items() if k not in SHARD_KEYS}
+
+
+def _read_part(path: str | os.PathLike[str]) -> _Part:
+    """Schema, metadata and item ids of a part, without its vectors."""
+    schema = pq.read_schema(path)
+    names = set(schema.names)
+    if not {"item_idx", "embedding"} <= names:
+        raise ValueError(f"{path}: missing columns {sorted({'item_idx', 'embedding'} - names)}")
+    embedding = schema.field("embedding").type
+    if schema.field("item_idx").type != pa.int32() or not pa.types.is_fixed_size_list(embedding):
+        item_type = schema.field("item_idx").type
+        raise ValueError(f"{path}: not an embeddings file (item_idx {item_type}, embedding {embedding})")
+    column = pq.read_table(path, columns=["item_idx"]).column("item_idx")
+    if column.null_count:
+        raise ValueError(f"{path}: column 'item_idx' has {column.null_count} null values")
+    item_idx = column.to_numpy().astype(np.int64)
+    return _Part(Path(path), read_embeddings_metadata(path), embedding.list_size, item_idx)
+
+
+def _check_same_encoder(parts: Sequence[_Part]) -> None:
+    """Parts of one file must come from one encoder run configuration (shard fields aside)."""
+    first = parts[0]
+    for part in parts[1:]:
+        if part.dim != first.dim:
+            raise ValueError(f"{part.path} has dim {part.dim} but {first.path} has dim {first.dim}")
+        a, b = first.base_metadata, part.base_metadata
+        differing = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        if differing:
+            details = "; ".join(f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in differing)
+            raise ValueError(f"{first.path} and {part.path} were not made by the same encoder settings ({details})")
+
+
+def _check_shard_fields(parts: Sequence[_Part]) -> None:
+    """When parts say which shard they are, every shard 0..n_shards-1 must be there once."""
+    marked = [p for p in parts if "shard" in p.metadata]
+    if not marked:
+        return
+    if len(marked) != len(parts):
+        unmarked = next(p for p in parts if "shard" not in p.metadata)
+        raise ValueError(f"{unmarked.path} has no shard metadata but {marked[0].path} has; mixing runs?")
+    totals = {p.metadata.get("n_shards") for p in parts}
+    if len(totals) != 1:
+        raise ValueError(f"parts disagree on n_shards: {sorted(map(str, totals))}")
+    n_shards = int(totals.pop())
+    seen: dict[int, Path] = {}
+    for part in parts:
+        shard = int(part.metadata["shard"])
+        if shard in seen:
+            raise ValueError(f"shard {shard} of {n_shards} given twice: {seen[shard]} and {part.path}")
+        seen[shard] = part.path
+    missing = sorted(set(range(n_shards)) - seen.keys())
+    if missing:
+        raise ValueError(f"missing shard(s) {missing} of {n_shards} (got {len(parts)} parts)")
+
+
+def _check_coverage(parts: Sequence[_Part], n_items: int) -> None:
+    """Together the parts hold item_idx 1..n_items, each exactly once."""
+    for part in parts:
+        bad = part.item_idx[(part.item_idx < 1) | (part.item_idx > n_items)]
+        if bad.size:
+            raise ValueError(f"{part.path}: item_idx {int(bad[0])} out of range 1..{n_items} ({bad.size} such rows)")
+    counts = np.zeros(n_items + 1, dtype=np.int64)
+    for part in parts:
+        counts += np.bincount(part.item_idx, minlength=n_items + 1)
+    duplicated = np.flatnonzero(counts > 1)
+    if duplicated.size:
+        item = int(duplicated[0])
+        holders = [str(p.path) for p in parts if (p.item_idx == item).any()]
+        raise ValueError(f"item_idx {item} appears {int(counts[item])} times, in {holders} (overlapping parts?)")
+    missing = np.flatnonzero(counts[1:] == 0) + 1
+    if missing.size:
+        first = int(missing[0])
+        raise ValueError(f"{missing.size} of {n_items} items are in no part (first: {first}); a part is missing")
+
+
+def gather_embeddings(
+    parts: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], n_items: int
+) -> dict:
+    """Stream shard part files, row group by row group, into one embeddings file; return its metadata.
+
+    Everything is checked before writing (same encoder settings, every shard once, items
+    1..n_items each once); the output is in item order when the parts are contiguous
+    shards, carries the parts' metadata without the shard fields, and appears atomically.
+    """
+    if not parts:
+        raise ValueError("gather_embeddings needs at least one part")
+    loaded = [_read_part(p) for p in parts]
+    _check_same_encoder(loaded)
+    _check_shard_fields(loaded)
+    _check_coverage(loaded, n_items)
+    metadata = loaded[0].base_metadata
+    ordered = sorted(loaded, key=lambda p: int(p.item_idx.min()) if p.item_idx.size else n_items + 1)
+    with _row_group_writer(out, embeddings_schema(loaded[0].dim, metadata)) as write:
+        for part in ordered:
+            source = pq.ParquetFile(part.path)
+            for group in range(source.num_row_groups):
+                write(source.read_row_group(group))
+    return metadata
