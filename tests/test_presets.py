@@ -1,0 +1,86 @@
+"""The paper presets dry-run with the local and the SLURM profile against small fake raw files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = ["paper-mind", "paper-electronics", "paper-prime-pantry"]
+GPU_RULES = {"embed", "pretrain", "align", "finetune", "evaluate_sasrec", "evaluate_pad"}
+CPU_RULES = {"data", "gather_embeddings", "report"}
+pytestmark = pytest.mark.workflow
+
+
+def fill_in(root: Path, preset: str) -> Path:
+    """Write the preset with its FILL-IN paths pointing at small raw files in the published formats."""
+    text = (REPO / "configs" / f"{preset}.yaml").read_text().replace("FILL-IN", str(root / "raw"))
+    config = yaml.safe_load(text)
+    for source in config["sources"].values():
+        if source["kind"] == "mind":
+            for path in source["behaviors"]:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_text("1\tU1\t11/11/2019 9:05:58 AM\tN1 N2\tN3-1 N4-0\n")
+            for path in source["news"]:
+                Path(path).write_text("".join(f"N{i}\tnews\tsports\tTitle {i}\tAbstract\thttp://x\t[]\t[]\n"
+                                              for i in range(1, 5)))
+        else:
+            Path(source["ratings"]).parent.mkdir(parents=True, exist_ok=True)
+            Path(source["ratings"]).write_text("B1,A1,5.0,1420070400\nB2,A1,4.0,1420070500\n")
+            with gzip.open(source["meta"], "wt") as fh:
+                fh.write("\n".join(json.dumps({"asin": f"B{i}", "title": f"Item {i}"}) for i in (1, 2)) + "\n")
+    for encoder in config["encoders"].values():
+        for directory in [encoder["model"]["path"], *encoder.get("adapters", [])]:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+    out = root / f"{preset}.yaml"
+    out.write_text(yaml.safe_dump(config))
+    return out
+
+
+def planned_resources(output: str) -> dict[str, list[dict[str, str]]]:
+    """{rule: [resources of each planned job]} from a dry run's job listing."""
+    jobs: dict[str, list[dict[str, str]]] = {}
+    rule = None
+    for line in output.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):", line)
+        if match:
+            rule = match.group(1)
+            jobs.setdefault(rule, [])
+        elif rule and line.strip().startswith("resources:"):
+            pairs = [p.split("=", 1) for p in line.split(":", 1)[1].split(", ")]
+            jobs[rule].append({k.strip(): v.strip() for k, v in pairs})
+    return jobs
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm"])
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_dry_runs_with_profile(tmp_path, preset, profile):
+    configfile = fill_in(tmp_path, preset)
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--dry-run", "--configfile", str(configfile), "--cores", "16"]
+    if profile == "slurm":
+        cmd += ["--workflow-profile", str(REPO / "profiles" / "slurm")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = planned_resources(proc.stdout)
+    assert len(jobs["embed"]) == 8          # embed.shards in the presets
+    for rule in ("pretrain", "align", "finetune", "evaluate_sasrec", "evaluate_pad"):
+        assert len(jobs[rule]) == 3         # three seeds
+    for rule in GPU_RULES:
+        assert all(job.get("gpu") == "1" for job in jobs[rule]), rule
+    for rule in CPU_RULES & jobs.keys():
+        assert all("gpu" not in job for job in jobs[rule]), rule
+    if profile == "slurm":
+        for rule in GPU_RULES | CPU_RULES:
+            for job in jobs.get(rule, []):
+                assert job["slurm_account"] == "FILL-IN-ACCOUNT" and job["slurm_partition"] == "FILL-IN-PARTITION"
+        assert all(job["cpus_per_task"] == "8" and job["mem_mb"] == "64000" for job in jobs["embed"])
+        assert all(job["cpus_per_task"] == "2" for job in jobs["data"])
