@@ -53,6 +53,8 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         for col in [f"nDCG@{k}"] + [f"{g} nDCG@{k}" for g in GROUP_NAMES]:
             if base[col]:
                 lifts.append(f"{col} {100 * (row[col] / base[col] - 1):+.1f}%")
+            elif base[col] is not None and row[col] is not None:
+                lifts.append(f"{col} {base[col]:.4f} → {row[col]:.4f} (no relative lift from 0)")
         lift_lines.append(f"- {row['model']} vs {base['model']}: " + ", ".join(lifts))
     text = "\n".join([
         f"# PAD results — {dataset}",
