@@ -56,3 +56,17 @@ def test_gradients_reach_both_inputs(kernel):
 def test_unknown_kernel_is_rejected():
     with pytest.raises(ValueError, match="unknown MMD kernel"):
         mmd2(torch.zeros(2, 2), torch.ones(2, 2), kernel="rbf")
+
+
+def test_info_nce_prefers_matched_pairs_and_has_gradients():
+    from padlib.losses.infonce import info_nce
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(32, 8, generator=g, requires_grad=True)
+    matched = info_nce(x, x.detach() + 0.01 * torch.randn(32, 8, generator=g))
+    shuffled = info_nce(x, x.detach()[torch.randperm(32, generator=g)])
+    assert matched.item() < 0.1 < shuffled.item()
+    matched.backward()
+    assert x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="paired samples"):
+        info_nce(torch.zeros(3, 2), torch.zeros(4, 2))

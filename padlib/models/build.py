@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -11,12 +11,22 @@ from torch import nn
 
 from padlib.errors import ConfigError
 from padlib.io import atomic_path
+from padlib.models.caser import Caser, CaserConfig
 from padlib.models.experts import Expert
+from padlib.models.gru4rec import GRU4Rec, GRU4RecConfig
 from padlib.models.items import FusedItems, IdItems, TextItems
 from padlib.models.recommender import FrequencyGate, PADModel, SingleExpert
 from padlib.models.sasrec import SASRec, SASRecConfig
 
 EXPERT_NAMES = ("id", "aligned", "text")
+
+# name → (module, its config); ``dim`` and ``max_length`` come from the model/protocol, not the options.
+BACKBONES: dict[str, tuple[type[nn.Module], type]] = {
+    "sasrec": (SASRec, SASRecConfig),
+    "gru4rec": (GRU4Rec, GRU4RecConfig),
+    "caser": (Caser, CaserConfig),
+}
+_FIXED_OPTIONS = ("dim", "max_length")
 
 
 @dataclass(frozen=True)
@@ -33,12 +43,25 @@ class ModelConfig:
         return cls(**cfg)
 
 
+def backbone_options(name: str) -> list[str]:
+    """The ``model.backbone`` keys (besides ``name``) that backbone ``name`` accepts."""
+    return [f.name for f in fields(BACKBONES[name][1]) if f.name not in _FIXED_OPTIONS]
+
+
 def build_backbone(cfg: ModelConfig, max_length: int) -> nn.Module:
     options = {k: v for k, v in cfg.backbone.items() if k != "name"}
     name = cfg.backbone.get("name", "sasrec")
-    if name == "sasrec":
-        return SASRec(SASRecConfig(dim=cfg.dim, max_length=max_length, **options))
-    raise ConfigError(f"model.backbone.name: unknown backbone {name!r}; available: ['sasrec']")
+    if name not in BACKBONES:
+        raise ConfigError(f"model.backbone.name: unknown backbone {name!r}; available: {sorted(BACKBONES)}")
+    allowed = backbone_options(name)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"model.backbone: unknown option(s) {unknown} for backbone {name!r}; "
+                          f"{name} accepts {allowed}")
+    module, config = BACKBONES[name]
+    fixed = {"dim": cfg.dim, "max_length": max_length}
+    fixed = {k: v for k, v in fixed.items() if k in {f.name for f in fields(config)}}
+    return module(config(**fixed, **options))
 
 
 def id_expert(n_items: int, cfg: ModelConfig, max_length: int) -> Expert:
@@ -83,19 +106,27 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+# Which architecture each kind of checkpoint holds.
+ARCHITECTURES = {"pretrain": "id", "ctrl": "id", "align": "fused", "hybrid": "fused", "morec": "text",
+                 "finetune": "mixture", "make": "mixture"}
+
+
 def rebuild(checkpoint: dict[str, Any], text: torch.Tensor | None = None,
             item_buckets: torch.Tensor | None = None) -> nn.Module:
-    """The recommender a checkpoint holds, weights loaded (text/buckets as the phase needs)."""
+    """The recommender a checkpoint holds, weights loaded (text/buckets as the architecture needs)."""
     cfg = ModelConfig.from_dict(checkpoint["model"])
     n, length, phase = checkpoint["n_items"], checkpoint["max_length"], checkpoint["phase"]
-    if phase == "pretrain":
+    arch = ARCHITECTURES.get(phase)
+    if arch == "id":
         model: nn.Module = SingleExpert(id_expert(n, cfg, length))
-    elif phase == "align":
+    elif arch == "fused":
         model = SingleExpert(aligned_expert(n, text, cfg, length))
-    elif phase == "finetune":
+    elif arch == "text":
+        model = SingleExpert(text_expert(text, cfg, length))
+    elif arch == "mixture":
         model = pad_model(n, text, item_buckets, checkpoint["n_buckets"], cfg, length, checkpoint["gate_init"],
                           tuple(checkpoint["experts"]), checkpoint.get("shared_gate", False))
     else:
-        raise ValueError(f"unknown checkpoint phase {phase!r}")
+        raise ValueError(f"unknown checkpoint phase {phase!r}; known: {sorted(ARCHITECTURES)}")
     model.load_state_dict(checkpoint["state_dict"])
     return model

@@ -19,6 +19,7 @@ from padlib.data.dataset import SequenceData
 from padlib.device import resolve_device
 from padlib.errors import ConfigError
 from padlib.io import write_manifest
+from padlib.losses.infonce import info_nce
 from padlib.losses.mmd import mmd2
 from padlib.models.build import (ModelConfig, aligned_expert, id_expert, load_checkpoint, pad_model,
                                  save_checkpoint)
@@ -45,7 +46,7 @@ def load_text(path: str | os.PathLike[str], n_items: int, norm: str) -> torch.Te
     return torch.from_numpy(normalize_text(matrix, norm))
 
 
-def _save(out: str, model: torch.nn.Module, phase: str, data: SequenceData, model_cfg: ModelConfig,
+def save_run(out: str, model: torch.nn.Module, phase: str, data: SequenceData, model_cfg: ModelConfig,
           result: FitResult, params: dict[str, Any], inputs: list[str], seed: int, device: torch.device,
           **extra: Any) -> None:
     save_checkpoint(out, model, phase=phase, n_items=data.n_items, max_length=data.max_input_length,
@@ -64,18 +65,32 @@ def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int) -> FitR
     set_seed(seed)
     model = SingleExpert(id_expert(data.n_items, model_cfg, data.max_input_length))
     result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="pretrain")
-    _save(out, model, "pretrain", data, model_cfg, result, params, [], seed, device)
+    save_run(out, model, "pretrain", data, model_cfg, result, params, [], seed, device)
     return result
 
 
-def alignment_loss(kernel: str, gamma: float, anchoring: str):
-    """γ·MMD²(projected text, ID) over the batch's items; ``frozen`` stops the gradient into the ID table."""
+ALIGNMENT_LOSSES = ("mmd", "infonce")
+
+
+def alignment_loss(cfg: dict[str, Any]):
+    """γ·D(projected text, ID) over the batch's items: MK-MMD² (``kernel``) or InfoNCE (``temperature``).
+
+    ``anchoring: frozen`` stops the gradient into the ID side (paper Fig. 4, "Rec-Anchored and Frozen").
+    """
+    kind = cfg.get("loss", "mmd")
+    if kind not in ALIGNMENT_LOSSES:
+        raise ConfigError(f"align.loss: {kind!r} is not one of {ALIGNMENT_LOSSES}")
+    gamma = cfg["gamma"]
+
     def loss(model: SingleExpert, items: torch.Tensor) -> torch.Tensor:
         fused = model.expert.items
         ids = fused.ids(items)
-        if anchoring == "frozen":
+        if cfg["anchoring"] == "frozen":
             ids = ids.detach()
-        return gamma * mmd2(fused.text(items), ids, kernel=kernel)
+        text = fused.text(items)
+        if kind == "infonce":
+            return gamma * info_nce(text, ids, cfg.get("temperature", 0.07))
+        return gamma * mmd2(text, ids, kernel=cfg["kernel"])
     return loss
 
 
@@ -98,15 +113,23 @@ def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: 
         expert.items.ids.requires_grad_(False)
     model = SingleExpert(expert)
     train = TrainConfig(**{**params["train"], "bce_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
-    extra = alignment_loss(cfg["kernel"], cfg["gamma"], cfg["anchoring"]) if cfg["gamma"] > 0 else None
+    extra = alignment_loss(cfg) if cfg["gamma"] > 0 else None
     result = fit(model, data, train, seed, device, extra_loss=extra, desc="align")
-    _save(out, model, "align", data, model_cfg, result, params, [embeddings, pretrain_ckpt], seed, device)
+    save_run(out, model, "align", data, model_cfg, result, params, [embeddings, pretrain_ckpt], seed, device)
     return result
 
 
 def finetune(data_dir: str, embeddings: str, pretrain_ckpt: str, align_ckpt: str, out: str,
              params: dict[str, Any], seed: int) -> FitResult:
     """Phase 3: triple experts + frequency-aware gate, BCE only."""
+    return train_mixture(data_dir, embeddings, {"id": pretrain_ckpt, "aligned": align_ckpt}, out, params, seed,
+                         phase="finetune")
+
+
+def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: str, params: dict[str, Any],
+                  seed: int, phase: str) -> FitResult:
+    """Experts mixed by the gate (PAD, its ablations, MAKE): experts named in ``sources`` start from
+    that checkpoint's weights, the others from scratch; everything is fine-tuned with BCE."""
     device = resolve_device(params["device"])
     cfg = params["finetune"]
     data = load_data(data_dir, params["protocol"])
@@ -116,13 +139,12 @@ def finetune(data_dir: str, embeddings: str, pretrain_ckpt: str, align_ckpt: str
     set_seed(seed)
     model = pad_model(data.n_items, text, data.item_buckets, data.n_buckets, model_cfg, data.max_input_length,
                       cfg["gate_init"], experts, shared_gate=cfg["gate"] == "shared")
-    sources = {"id": load_checkpoint(pretrain_ckpt)["state_dict"], "aligned": load_checkpoint(align_ckpt)["state_dict"]}
     for name in experts:
         if name in sources:
-            state = {k.removeprefix("expert."): v for k, v in sources[name].items()}
-            model.experts[name].load_state_dict(state)
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="finetune")
-    _save(out, model, "finetune", data, model_cfg, result, params, [embeddings, pretrain_ckpt, align_ckpt], seed,
+            state = load_checkpoint(sources[name])["state_dict"]
+            model.experts[name].load_state_dict({k.removeprefix("expert."): v for k, v in state.items()})
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=phase)
+    save_run(out, model, phase, data, model_cfg, result, params, [embeddings, *sources.values()], seed,
           device, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
           shared_gate=cfg["gate"] == "shared")
     return result

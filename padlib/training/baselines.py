@@ -1,0 +1,93 @@
+"""Baselines of the paper's Table 2 that are not a PAD phase, as functions of files.
+
+- Hybrid: ID and projected text concatenated (the "CAT" fusion) into one backbone, from scratch.
+- MoRec: projected text only, from scratch.
+- CTRL: the ID table and the text projection are first aligned item by item with InfoNCE
+  (no recommendation loss), then the ID model alone is trained on recommendation.
+- MAKE: an ID expert (phase 1) and a text expert pre-trained as MoRec, mixed by one learned
+  weight per expert for all items and fine-tuned (``phases.train_mixture``).
+SASRec is phase 1 alone and SMEM is PAD with γ = 0; both need no code of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from padlib.device import resolve_device
+from padlib.losses.infonce import info_nce
+from padlib.models.build import ModelConfig, aligned_expert, build_backbone, text_expert
+from padlib.models.experts import Expert
+from padlib.models.recommender import SingleExpert
+from padlib.training.loop import FitResult, TrainConfig, fit
+from padlib.training.phases import load_data, load_text, save_run, set_seed, train_mixture
+
+SCRATCH_ARCHITECTURES = {"hybrid": "fused", "morec": "text"}
+
+
+def scratch(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, method: str) -> FitResult:
+    """Hybrid or MoRec: one expert over (ID ⊕ text) or text alone, trained from scratch with BCE."""
+    if method not in SCRATCH_ARCHITECTURES:
+        raise ValueError(f"unknown from-scratch baseline {method!r}; known: {sorted(SCRATCH_ARCHITECTURES)}")
+    device = resolve_device(params["device"])
+    data = load_data(data_dir, params["protocol"])
+    model_cfg = ModelConfig.from_dict(params["model"])
+    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
+    set_seed(seed)
+    if SCRATCH_ARCHITECTURES[method] == "fused":
+        expert = aligned_expert(data.n_items, text, model_cfg, data.max_input_length)
+    else:
+        expert = text_expert(text, model_cfg, data.max_input_length)
+    model = SingleExpert(expert)
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=method)
+    save_run(out, model, method, data, model_cfg, result, params, [embeddings], seed, device)
+    return result
+
+
+def contrastive_item_alignment(expert: Expert, n_items: int, epochs: int, batch_size: int, lr: float,
+                               temperature: float, seed: int, device: torch.device) -> list[float]:
+    """CTRL's pre-alignment: InfoNCE between each item's ID vector and its projected text, per item batch."""
+    gen = torch.Generator().manual_seed(seed)
+    fused = expert.items.to(device)
+    optimizer = torch.optim.AdamW([p for p in fused.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    fused.train()
+    for _ in range(epochs):
+        order = torch.randperm(n_items, generator=gen) + 1
+        total = 0.0
+        for lo in range(0, n_items, batch_size):
+            items = order[lo:lo + batch_size].to(device)
+            loss = info_nce(fused.ids(items), fused.text(items), temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * items.numel()
+        losses.append(total / n_items)
+    return losses
+
+
+def ctrl(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
+    """CTRL: contrastive ID↔text pre-alignment, then the ID model alone fine-tuned with BCE."""
+    device = resolve_device(params["device"])
+    cfg = params["ctrl"]
+    data = load_data(data_dir, params["protocol"])
+    model_cfg = ModelConfig.from_dict(params["model"])
+    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
+    set_seed(seed)
+    paired = aligned_expert(data.n_items, text, model_cfg, data.max_input_length)
+    align_losses = contrastive_item_alignment(paired, data.n_items, cfg["align_epochs"], cfg["align_batch_size"],
+                                              params["train"]["lr"], cfg["temperature"], seed, device)
+    model = SingleExpert(Expert(paired.items.ids, build_backbone(model_cfg, data.max_input_length)))
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="ctrl")
+    save_run(out, model, "ctrl", data, model_cfg, result, params, [embeddings], seed, device,
+          contrastive_losses=align_losses)
+    return result
+
+
+def make(data_dir: str, embeddings: str, pretrain_ckpt: str, morec_ckpt: str, out: str, params: dict[str, Any],
+         seed: int) -> FitResult:
+    """MAKE: the phase-1 ID expert and the MoRec text expert, one learned weight each, fine-tuned."""
+    mixture = {**params, "finetune": {**params["finetune"], "experts": ["id", "text"], "gate": "shared"}}
+    return train_mixture(data_dir, embeddings, {"id": pretrain_ckpt, "text": morec_ckpt}, out, mixture, seed,
+                         phase="make")

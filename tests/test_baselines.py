@@ -1,0 +1,118 @@
+"""Table-2 baselines end to end on a small structured dataset with stand-in text vectors."""
+
+import numpy as np
+import pytest
+import torch
+
+from padlib.data.protocol import ProtocolConfig, apply_protocol
+from padlib.data.stage import write_dataset
+from padlib.data.tables import read_interactions, read_items
+from padlib.evaluation.ranking import target_ranks
+from padlib.models.build import load_checkpoint, rebuild
+from padlib.text.store import write_embeddings
+from padlib.training import baselines, phases
+from synthetic import write_synthetic
+
+PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
+            "n_buckets": 10}
+
+
+def params(**extra):
+    base = {
+        "device": "cpu", "protocol": PROTOCOL,
+        "model": {"dim": 16, "backbone": {"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1},
+                  "projection_layers": 1},
+        "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 3,
+                  "eval_batch_size": 64},
+        "finetune": {"experts": ["id", "aligned", "text"], "gate": "frequency",
+                     "gate_init": {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}},
+    }
+    base.update(extra)
+    return base
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("baselines")
+    interactions, items = write_synthetic(root, n_users=60)
+    result = apply_protocol(read_interactions(interactions), read_items(items), ProtocolConfig(**PROTOCOL))
+    write_dataset(result, {n: str(root / f"{n}.parquet") for n in ("items", "sequences", "splits")})
+    n_items = result.items.height
+    # stand-in text vectors that carry each item's genre, as an LLM's would
+    rng = np.random.default_rng(0)
+    genre = result.items["genre"].to_list()
+    centres = {g: rng.normal(size=12) for g in set(genre)}
+    vectors = np.stack([centres[g] + 0.3 * rng.normal(size=12) for g in genre]).astype(np.float32)
+    write_embeddings(root / "text.parquet", np.arange(1, n_items + 1), vectors, {"encoder": "stand-in"})
+    phases.pretrain(str(root), str(root / "pretrain.pt"), params(), seed=0)
+    return root
+
+
+def ranks_of(path, root):
+    data = phases.load_data(root, PROTOCOL)
+    text = phases.load_text(root / "text.parquet", data.n_items, "standardize")
+    model = rebuild(load_checkpoint(path), text, data.item_buckets)
+    ranks = target_ranks(model, data.test.history, data.test.target, data.n_items)
+    assert ranks.shape == (data.test.target.shape[0],) and ranks.min() >= 0 and ranks.max() < data.n_items
+    return ranks
+
+
+@pytest.mark.parametrize("method", ["hybrid", "morec"])
+def test_from_scratch_baselines_train_and_rebuild(files, method):
+    out = files / f"{method}.pt"
+    result = baselines.scratch(str(files), str(files / "text.parquet"), str(out), params(), 0, method)
+    assert result.epochs_run == 3
+    assert load_checkpoint(out)["phase"] == method
+    ranks_of(out, files)
+
+
+def test_ctrl_aligns_items_contrastively_then_trains_the_id_model(files):
+    out = files / "ctrl.pt"
+    cfg = params(ctrl={"align_epochs": 6, "align_batch_size": 16, "temperature": 0.1})
+    baselines.ctrl(str(files), str(files / "text.parquet"), str(out), cfg, 0)
+    checkpoint = load_checkpoint(out)
+    losses = checkpoint["contrastive_losses"]
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert not any(key.startswith("expert.items.text") for key in checkpoint["state_dict"])  # ID model only
+    ranks_of(out, files)
+
+
+def test_make_starts_from_the_id_and_morec_experts(files):
+    morec = files / "morec-for-make.pt"
+    baselines.scratch(str(files), str(files / "text.parquet"), str(morec), params(), 0, "morec")
+    out = files / "make.pt"
+    frozen_lr = params()
+    frozen_lr["train"] = {**frozen_lr["train"], "lr": 1e-12, "max_epochs": 1}
+    baselines.make(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(morec), str(out),
+                   frozen_lr, 0)
+    checkpoint = load_checkpoint(out)
+    assert checkpoint["experts"] == ["id", "text"] and checkpoint["shared_gate"]
+    pre = load_checkpoint(files / "pretrain.pt")["state_dict"]["expert.items.table.weight"]
+    assert torch.allclose(checkpoint["state_dict"]["experts.id.items.table.weight"], pre, atol=1e-6)
+    ranks_of(out, files)
+
+
+def final_mmd(path, root):
+    from padlib.losses.mmd import mmd2
+
+    model = rebuild(load_checkpoint(path), phases.load_text(
+        root / "text.parquet", phases.load_data(root, PROTOCOL).n_items, "standardize")).eval()
+    items = torch.arange(1, model.expert.items.ids.table.num_embeddings)
+    with torch.no_grad():
+        return mmd2(model.expert.items.text(items), model.expert.items.ids(items)).item()
+
+
+@pytest.mark.parametrize("loss", ["mmd", "infonce"])
+def test_align_phase_pulls_text_towards_ids_and_frozen_anchoring_keeps_them(files, loss):
+    align = {"gamma": 0.0, "loss": loss, "kernel": "gaussian", "temperature": 0.1, "anchoring": "rec"}
+    phases.align(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(files / "a0.pt"),
+                 params(align=align), 0)
+    phases.align(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(files / "a1.pt"),
+                 params(align={**align, "gamma": 5.0}), 0)
+    if loss == "mmd":
+        assert final_mmd(files / "a1.pt", files) < final_mmd(files / "a0.pt", files)
+    phases.align(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(files / "af.pt"),
+                 params(align={**align, "gamma": 5.0, "anchoring": "frozen"}), 0)
+    pre = load_checkpoint(files / "pretrain.pt")["state_dict"]["expert.items.table.weight"]
+    frozen = load_checkpoint(files / "af.pt")["state_dict"]["expert.items.ids.table.weight"]
+    assert torch.equal(pre, frozen)
