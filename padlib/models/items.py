@@ -1,7 +1,8 @@
 """Item encoders: how an expert turns item indices into vectors.
 
 ID (a learned table), text (a projection MLP over frozen LLM embeddings) and fused
-(the official "CAT" fusion of both). Index 0 is padding everywhere.
+(the official "CAT" fusion of both). Index 0 is padding everywhere. Each exposes
+``n_items`` (catalogue size, padding excluded) so an expert can score the whole catalogue.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ class IdItems(nn.Module):
         nn.init.normal_(self.table.weight, std=dim ** -0.5)
         with torch.no_grad():
             self.table.weight[0].zero_()
+
+    @property
+    def n_items(self) -> int:
+        return self.table.num_embeddings - 1
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.table(idx)
@@ -38,6 +43,10 @@ class TextItems(nn.Module):
         self.register_buffer("text", text.float(), persistent=False)
         self.proj = projection_mlp(text.shape[1], dim, layers, dropout)
 
+    @property
+    def n_items(self) -> int:
+        return self.text.shape[0] - 1
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.proj(self.text[idx]) * (idx != 0).unsqueeze(-1)
 
@@ -50,6 +59,10 @@ class FusedItems(nn.Module):
         self.ids = ids
         self.text = text
         self.fuse = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * dim, dim), nn.GELU())
+
+    @property
+    def n_items(self) -> int:
+        return self.ids.n_items
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.fuse(torch.cat([self.ids(idx), self.text(idx)], dim=-1)) * (idx != 0).unsqueeze(-1)

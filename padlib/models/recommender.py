@@ -1,7 +1,9 @@
 """Recommenders the trainer and evaluator drive: one expert alone, or PAD's gated mixture.
 
-Both expose ``position_logits`` (training: a logit per position and candidate) and
-``catalog_logits`` (evaluation/serving: the last position against a chunk of items).
+Both expose ``position_logits`` (training: a logit per position and candidate),
+``all_position_logits`` (full-softmax training: every position against the whole
+catalogue, item vectors computed once) and ``catalog_logits`` (evaluation/serving:
+the last position against a chunk of items).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ class SingleExpert(nn.Module):
         """history [B, L], candidates [B, L, C] → logits [B, L, C]."""
         states = self.expert.user_states(history)
         return (states.unsqueeze(2) * self.expert.item_vectors(candidates)).sum(-1)
+
+    def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
+        """history [B, L] → logits [B, L, N + 1] against every item (column 0 = padding)."""
+        return self.expert.user_states(history) @ self.expert.all_item_vectors().T
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """history [B, L], items [M] → logits [B, M] of the latest position."""
@@ -66,6 +72,16 @@ class PADModel(nn.Module):
     def position_logits(self, history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         weights = self.gate(self.item_buckets[candidates])
         return (weights * self.expert_position_logits(history, candidates)).sum(0)
+
+    def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
+        """history [B, L] → [B, L, N + 1]: the gated mixture against every item, each item
+        weighted by its own bucket's gate (as ``position_logits`` does for a candidate)."""
+        weights = self.gate(self.item_buckets)  # [K, N + 1]
+        total = None
+        for w, e in zip(weights, self.experts.values()):
+            part = (e.user_states(history) @ e.all_item_vectors().T) * w
+            total = part if total is None else total + part
+        return total
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         weights = self.gate(self.item_buckets[items])  # [K, M]

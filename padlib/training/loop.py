@@ -1,4 +1,5 @@
-"""The training loop every phase shares: BCE on one sampled negative per position, AdamW,
+"""The training loop every phase shares: BCE on one sampled negative per position (the
+paper's loss; or, as an option, full-softmax cross-entropy over the catalogue), AdamW,
 early stopping on validation nDCG@k, and the best-validation weights kept (and tested)."""
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from padlib.data.dataset import EvalSplit, SequenceData
+from padlib.errors import ConfigError
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
 from padlib.training.sampling import sample_negatives
 
 ExtraLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+LOSSES = ("bce", "softmax")
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,12 @@ class TrainConfig:
     patience: int = 10
     eval_batch_size: int = 512
     k: int = 10
-    bce_weight: float = 1.0
+    bce_weight: float = 1.0  # weight of the recommendation loss (whichever ``loss`` is)
+    loss: str = "bce"        # "bce": one sampled negative per position; "softmax": full catalogue
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"train.loss: {self.loss!r} is not one of {list(LOSSES)}")
 
 
 @dataclass
@@ -48,6 +56,23 @@ def bce_loss(pos: torch.Tensor, neg: torch.Tensor, valid: torch.Tensor) -> torch
     per_position = (F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos), reduction="none")
                     + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg), reduction="none"))
     return (per_position * valid).sum() / valid.sum().clamp_min(1)
+
+
+def softmax_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the target over items 1..N (padding column 0 left out of the softmax),
+    averaged over positions with a target: logits [B, L, N + 1], target [B, L] (0 = none)."""
+    per_item = logits[..., 1:].flatten(0, 1)
+    total = F.cross_entropy(per_item, (target - 1).flatten(), ignore_index=-1, reduction="sum")
+    return total / (target != 0).sum().clamp_min(1)
+
+
+def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.Tensor,
+                        negatives: torch.Tensor | None) -> torch.Tensor:
+    """BCE on (target, sampled negative) when ``negatives`` is given, else full-softmax CE."""
+    if negatives is None:
+        return softmax_loss(model.all_position_logits(history), target)
+    logits = model.position_logits(history, torch.stack([target, negatives], -1))
+    return bce_loss(logits[..., 0], logits[..., 1], (target != 0).float())
 
 
 def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
@@ -75,14 +100,15 @@ def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, devic
         losses = []
         for lo in range(0, n_users, cfg.batch_size):
             rows = order[lo:lo + cfg.batch_size]
-            history_b, target_b = data.train_input[rows], data.train_target[rows]
-            negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen)
-            history_b, target_b, negatives = history_b.to(device), target_b.to(device), negatives.to(device)
-            logits = model.position_logits(history_b, torch.stack([target_b, negatives], -1))
-            valid = (target_b != 0).float()
-            loss = cfg.bce_weight * bce_loss(logits[..., 0], logits[..., 1], valid)
+            history_b, target_b = data.train_input[rows].to(device), data.train_target[rows].to(device)
+            negatives = None
+            if cfg.loss == "bce":
+                negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen)
+                negatives = negatives.to(device)
+            loss = cfg.bce_weight * recommendation_loss(model, history_b, target_b, negatives)
             if extra_loss is not None:
-                batch_items = torch.unique(torch.cat([history_b.flatten(), target_b.flatten(), negatives.flatten()]))
+                seen = [history_b.flatten(), target_b.flatten()] + ([] if negatives is None else [negatives.flatten()])
+                batch_items = torch.unique(torch.cat(seen))
                 loss = loss + extra_loss(model, batch_items[batch_items != 0])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,1 @@
+"""Analyses on trained models: embedding-space discrepancy (Kendall's tau) and statistics over seeds and users."""

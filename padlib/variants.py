@@ -1,0 +1,81 @@
+"""Model variants: the paper's baselines, alignment losses, anchorings and ablations as one grid.
+
+A variant is a method plus overrides of the default ``align`` / ``finetune`` config:
+
+    variants:
+      pad:        {method: pad}
+      smem:       {method: pad, label: SMEM, align: {gamma: 0}}
+      pad-no-id:  {method: pad, finetune: {experts: [aligned, text]}}
+      make:       {method: make, text_from: morec}
+
+Variants whose effective alignment config is the same share one align run, named after the
+first of them in config order (``align/<name>/model.pt``): the ablations of phase 3 reuse
+PAD's phase 2 instead of repeating it, and editing ``align.gamma`` reruns that same artifact.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from padlib.errors import ConfigError
+
+METHODS = ("sasrec", "pad", "hybrid", "morec", "ctrl", "make")
+TEXT_METHODS = ("pad", "hybrid", "morec", "ctrl", "make")
+DEFAULT_LABELS = {"sasrec": "SASRec", "pad": "PAD", "hybrid": "Hybrid", "morec": "MoRec", "ctrl": "CTRL",
+                  "make": "MAKE"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    method: str
+    label: str
+    align: dict[str, Any] | None
+    align_tag: str | None
+    finetune: dict[str, Any] | None
+    text_from: str | None
+
+    @property
+    def needs_text(self) -> bool:
+        return self.method in TEXT_METHODS
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    merged.update(copy.deepcopy(override or {}))
+    return merged
+
+
+def resolve_variants(config: dict[str, Any]) -> dict[str, Variant]:
+    """Every variant of ``config['variants']`` with its effective align/finetune config."""
+    default_align = {k: v for k, v in config["align"].items() if k != "train"}
+    default_finetune = {k: v for k, v in config["finetune"].items() if k != "train"}
+    variants = {}
+    for name, spec in config["variants"].items():
+        method = spec["method"]
+        if method not in METHODS:
+            raise ConfigError(f"config key variants.{name}.method: {method!r} is not one of {METHODS}")
+        align = _merged(default_align, spec.get("align")) if method == "pad" else None
+        finetune = _merged(default_finetune, spec.get("finetune")) if method in ("pad", "make") else None
+        owner = None
+        if align is not None:
+            owner = next((v.align_tag for v in variants.values() if v.align == align), name)
+        variants[name] = Variant(name=name, method=method, label=spec.get("label", DEFAULT_LABELS[method]),
+                                 align=align, align_tag=owner, finetune=finetune, text_from=spec.get("text_from"))
+    for variant in variants.values():
+        if variant.method == "make":
+            source = variants.get(variant.text_from or "")
+            if source is None or source.method != "morec":
+                raise ConfigError(f"config key variants.{variant.name}.text_from: must name a variant with method "
+                                  f"morec (got {variant.text_from!r})")
+    unknown = [n for n in config["run"].get("variants", []) if n not in variants]
+    if unknown:
+        raise ConfigError(f"config key run.variants: {unknown} not defined under variants (defined: {sorted(variants)})")
+    return variants
+
+
+def alignments(variants: dict[str, Variant]) -> dict[str, dict[str, Any]]:
+    """align run name → effective align config, over the PAD variants."""
+    return {v.align_tag: v.align for v in variants.values() if v.align_tag is not None}
