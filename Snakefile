@@ -18,6 +18,7 @@ include: "rules/embed.smk"
 include: "rules/pretrain.smk"
 include: "rules/align.smk"
 include: "rules/finetune.smk"
+include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

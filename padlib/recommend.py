@@ -30,8 +30,9 @@ class Recommendation:
     seconds: float
 
 
-def find_model(results: Path, dataset: str, backbone: str | None, seed: int | None, encoder: str | None) -> Path:
-    pattern = f"{backbone or '*'}/seed{'*' if seed is None else seed}/{encoder or '*'}/pad/model.pt"
+def find_model(results: Path, dataset: str, backbone: str | None, seed: int | None, encoder: str | None,
+               variant: str = "pad") -> Path:
+    pattern = f"{backbone or '*'}/seed{'*' if seed is None else seed}/{encoder or '*'}/{variant}/model.pt"
     found = sorted((results / dataset).glob(pattern))
     if not found:
         raise PadError(f"no trained PAD model matches {results / dataset / pattern}; run the workflow first")

@@ -3,6 +3,7 @@
 A variant is a method plus overrides of the default ``align`` / ``finetune`` config:
 
     variants:
+      sasrec:     {method: id}      # phase 1 alone, labelled by its backbone
       pad:        {method: pad}
       smem:       {method: pad, label: SMEM, align: {gamma: 0}}
       pad-no-id:  {method: pad, finetune: {experts: [aligned, text]}}
@@ -21,9 +22,9 @@ from typing import Any
 
 from padlib.errors import ConfigError
 
-METHODS = ("sasrec", "pad", "hybrid", "morec", "ctrl", "make")
+METHODS = ("id", "pad", "hybrid", "morec", "ctrl", "make")
 TEXT_METHODS = ("pad", "hybrid", "morec", "ctrl", "make")
-DEFAULT_LABELS = {"sasrec": "SASRec", "pad": "PAD", "hybrid": "Hybrid", "morec": "MoRec", "ctrl": "CTRL",
+DEFAULT_LABELS = {"id": "ID-only", "pad": "PAD", "hybrid": "Hybrid", "morec": "MoRec", "ctrl": "CTRL",
                   "make": "MAKE"}
 
 
@@ -70,10 +71,46 @@ def resolve_variants(config: dict[str, Any]) -> dict[str, Variant]:
             if source is None or source.method != "morec":
                 raise ConfigError(f"config key variants.{variant.name}.text_from: must name a variant with method "
                                   f"morec (got {variant.text_from!r})")
-    unknown = [n for n in config["run"].get("variants", []) if n not in variants]
-    if unknown:
-        raise ConfigError(f"config key run.variants: {unknown} not defined under variants (defined: {sorted(variants)})")
+    for key, block in _blocks(config):
+        unknown = [n for n in block["variants"] if n not in variants]
+        if unknown:
+            raise ConfigError(f"config key {key}.variants: {unknown} not defined under variants "
+                              f"(defined: {sorted(variants)})")
+        unknown = [n for n in block["encoders"] if n not in config["encoders"]]
+        if unknown:
+            raise ConfigError(f"config key {key}.encoders: {unknown} not defined under encoders")
+        unknown = [n for n in block["backbones"] if n not in config["backbones"]]
+        if unknown:
+            raise ConfigError(f"config key {key}.backbones: {unknown} have no options under backbones")
     return variants
+
+
+def _blocks(config: dict[str, Any]) -> list[tuple[str, dict[str, list[str]]]]:
+    run = config["run"]
+    if run.get("experiments"):
+        return [(f"run.experiments.{i}", block) for i, block in enumerate(run["experiments"])]
+    return [("run", {k: run[k] for k in ("backbones", "encoders", "variants")})]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One trained model of the grid (the encoder is None for ID-only variants)."""
+
+    backbone: str
+    encoder: str | None
+    variant: Variant
+
+
+def experiments(config: dict[str, Any], variants: dict[str, Variant]) -> list[Experiment]:
+    """The models ``run`` asks for, without repeats, in config order (per dataset and seed)."""
+    seen: dict[tuple[str, str | None, str], Experiment] = {}
+    for _, block in _blocks(config):
+        for backbone in block["backbones"]:
+            for name in block["variants"]:
+                variant = variants[name]
+                for encoder in block["encoders"] if variant.needs_text else [None]:
+                    seen.setdefault((backbone, encoder, name), Experiment(backbone, encoder, variant))
+    return list(seen.values())
 
 
 def alignments(variants: dict[str, Variant]) -> dict[str, dict[str, Any]]:

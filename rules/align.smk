@@ -1,19 +1,22 @@
-# Stage 4 — align: the alignment expert, BCE + γ·MK-MMD between projected text and ID embeddings.
+# Stage 4 — align: the alignment expert, BCE + γ·(MK-MMD or InfoNCE) between projected text and IDs.
+# One run per distinct alignment config, named after the first variant that uses it.
 
 
 rule align:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain="results/{dataset}/{backbone}/seed{seed}/sasrec/model.pt",
+        pretrain="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
     output:
-        "results/{dataset}/{backbone}/seed{seed}/{encoder}/align/model.pt",
+        "results/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}/model.pt",
     log:
-        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/align.log",
+        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/align.tsv"
+        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}.tsv"
+    wildcard_constraints:
+        alignment="|".join(ALIGNMENTS) or "(?!)",
     params:
-        stage=training_params("align"),
+        stage=lambda wc: stage_params("align", wc.backbone, align=ALIGNMENTS[wc.alignment]),
     threads: 2
     resources:
         mem_mb=8000,

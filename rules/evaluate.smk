@@ -1,20 +1,20 @@
 # Stage 6 — evaluate: full ranking on the test split from the best-validation checkpoints.
 
 
-rule evaluate_sasrec:
+rule evaluate_id:
     input:
         data=rules.data.output,
-        model="results/{dataset}/{backbone}/seed{seed}/sasrec/model.pt",
+        model="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
     output:
-        metrics="results/{dataset}/{backbone}/seed{seed}/sasrec/metrics.json",
-        ranks="results/{dataset}/{backbone}/seed{seed}/sasrec/test_ranks.parquet",
+        metrics="results/{dataset}/{backbone}/seed{seed}/id/metrics.json",
+        ranks="results/{dataset}/{backbone}/seed{seed}/id/test_ranks.parquet",
     log:
-        "logs/{dataset}/{backbone}/seed{seed}/evaluate_sasrec.log",
+        "logs/{dataset}/{backbone}/seed{seed}/evaluate_id.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/evaluate_sasrec.tsv"
+        "benchmarks/{dataset}/{backbone}/seed{seed}/evaluate_id.tsv"
     params:
         stage=EVAL_PARAMS,
-        label="SASRec",
+        label=lambda wc: BACKBONE_LABELS[wc.backbone],
     threads: 2
     resources:
         mem_mb=8000,
@@ -26,21 +26,23 @@ rule evaluate_sasrec:
         "../workflow_scripts/evaluate.py"
 
 
-rule evaluate_pad:
+rule evaluate_variant:
     input:
         data=rules.data.output,
-        model="results/{dataset}/{backbone}/seed{seed}/{encoder}/pad/model.pt",
+        model="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
     output:
-        metrics="results/{dataset}/{backbone}/seed{seed}/{encoder}/pad/metrics.json",
-        ranks="results/{dataset}/{backbone}/seed{seed}/{encoder}/pad/test_ranks.parquet",
+        metrics="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/metrics.json",
+        ranks="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/test_ranks.parquet",
     log:
-        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/evaluate_pad.log",
+        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/evaluate.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/evaluate_pad.tsv"
+        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/evaluate.tsv"
+    wildcard_constraints:
+        variant=variants_of("pad", "hybrid", "morec", "ctrl", "make"),
     params:
         stage=EVAL_PARAMS,
-        label="PAD",
+        label=lambda wc: VARIANTS[wc.variant].label,
     threads: 2
     resources:
         mem_mb=8000,

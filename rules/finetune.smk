@@ -1,20 +1,24 @@
-# Stage 5 — finetune: ID, aligned and text experts mixed by the frequency-aware gate (BCE only).
+# Stage 5 — finetune: ID, aligned and text experts mixed by the frequency-aware gate (BCE only);
+# PAD and its ablations (experts dropped, shared gate) are variants of method `pad`.
 
 
 rule finetune:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain="results/{dataset}/{backbone}/seed{seed}/sasrec/model.pt",
-        align="results/{dataset}/{backbone}/seed{seed}/{encoder}/align/model.pt",
+        pretrain="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
+        align=lambda wc: f"results/{wc.dataset}/{wc.backbone}/seed{wc.seed}/{wc.encoder}/align/"
+        f"{VARIANTS[wc.variant].align_tag}/model.pt",
     output:
-        "results/{dataset}/{backbone}/seed{seed}/{encoder}/pad/model.pt",
+        "results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
     log:
-        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/finetune.log",
+        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/finetune.tsv"
+        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.tsv"
+    wildcard_constraints:
+        variant=variants_of("pad"),
     params:
-        stage=training_params("finetune"),
+        stage=lambda wc: stage_params("finetune", wc.backbone, finetune=VARIANTS[wc.variant].finetune),
     threads: 2
     resources:
         mem_mb=8000,

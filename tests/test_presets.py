@@ -14,7 +14,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = ["paper-mind", "paper-electronics", "paper-prime-pantry"]
-GPU_RULES = {"embed", "pretrain", "align", "finetune", "evaluate_sasrec", "evaluate_pad"}
+GPU_RULES = {"embed", "pretrain", "align", "finetune", "evaluate_id", "evaluate_variant"}
 CPU_RULES = {"data", "gather_embeddings", "report"}
 pytestmark = pytest.mark.workflow
 
@@ -72,7 +72,7 @@ def test_preset_dry_runs_with_profile(tmp_path, preset, profile):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     jobs = planned_resources(proc.stdout)
     assert len(jobs["embed"]) == 8          # embed.shards in the presets
-    for rule in ("pretrain", "align", "finetune", "evaluate_sasrec", "evaluate_pad"):
+    for rule in ("pretrain", "align", "finetune", "evaluate_id", "evaluate_variant"):
         assert len(jobs[rule]) == 3         # three seeds
     for rule in GPU_RULES:
         assert all(job.get("gpu") == "1" for job in jobs[rule]), rule

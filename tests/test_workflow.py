@@ -51,15 +51,18 @@ def tiny_project(tmp_path_factory):
     model_dir = make_tiny_llama(root / "tiny-llama")
     config = {
         "device": "cpu",
-        "run": {"datasets": ["tiny"], "encoders": ["tinyllama"], "backbones": ["sasrec"], "seeds": [0]},
+        "run": {"datasets": ["tiny"], "encoders": ["tinyllama"], "backbones": ["sasrec"], "seeds": [0],
+                "variants": ["sasrec", "pad"]},
         "sources": {"tiny": {"kind": "table", "interactions": str(interactions), "items": str(items)}},
         "protocol": {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10,
                      "max_input_length": 6, "n_buckets": 10},
         "encoders": {"tinyllama": {"kind": "llm2vec", "model": {"path": str(model_dir)},
                                    "template": "{title}. Genre: {genre}", "batch_size": 8, "max_length": 32}},
         "embed": {"shards": 2},
-        "model": {"dim": 16, "backbone": {"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1},
-                  "projection_layers": 1},
+        "backbones": {"sasrec": {"blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1}},
+        "variants": {"sasrec": {"method": "id"}, "pad": {"method": "pad"}},
+        "ctrl": {"align_epochs": 2, "align_batch_size": 16, "temperature": 0.1},
+        "model": {"dim": 16, "projection_layers": 1},
         "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 2,
                   "eval_batch_size": 64},
         "pretrain": {"train": {}},
@@ -81,8 +84,8 @@ def test_lint_is_clean():
 def test_dry_run_of_the_embedded_default(tmp_path):
     (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     jobs = planned_jobs(snakemake("--cores", "2", "--dry-run", workdir=tmp_path).stdout)
-    assert jobs == {"all": 1, "align": 1, "data": 1, "embed": 1, "gather_embeddings": 1, "evaluate_pad": 1,
-                    "evaluate_sasrec": 1,
+    assert jobs == {"all": 1, "align": 1, "data": 1, "embed": 1, "gather_embeddings": 1, "evaluate_variant": 1,
+                    "evaluate_id": 1,
                     "fetch_wheel": 2, "finetune": 1, "prepare_model": 1, "pretrain": 1, "report": 1}
 
 
@@ -118,7 +121,7 @@ def test_tiny_end_to_end_run_writes_the_report(tiny_project):
         assert f"{stage} s" in rows.columns
     emb = pl.read_parquet(tiny_project / "results/tiny/embeddings/tinyllama.parquet")
     assert emb.height == pl.read_parquet(tiny_project / "results/tiny/data/items.parquet").height
-    assert (tiny_project / "logs/tiny/sasrec/seed0/tinyllama/align.log").stat().st_size > 0
+    assert (tiny_project / "logs/tiny/sasrec/seed0/tinyllama/align/pad.log").stat().st_size > 0
 
 
 def test_embedding_was_sharded_and_a_lost_shard_alone_is_redone(tiny_project, tmp_path):
@@ -146,7 +149,7 @@ def test_editing_align_gamma_reruns_only_its_dependants(tiny_project, tmp_path):
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(config))
     out = snakemake("--cores", "1", "--dry-run", "--configfile", str(edited), workdir=tiny_project).stdout
-    assert planned_jobs(out) == {"align": 1, "finetune": 1, "evaluate_pad": 1, "report": 1, "all": 1}
+    assert planned_jobs(out) == {"align": 1, "finetune": 1, "evaluate_variant": 1, "report": 1, "all": 1}
 
 
 def test_unchanged_config_has_nothing_to_do(tiny_project):

@@ -12,7 +12,7 @@ from padlib.report.plots import group_bar_chart
 from padlib.report.table import GROUP_NAMES, aggregate, metric_rows, to_markdown
 
 
-STAGES = ("data", "embed", "pretrain", "align", "finetune", "evaluate")
+STAGES = ("data", "embed", "pretrain", "align", "train", "finetune", "evaluate")
 
 
 def stage_times(stages: dict[str, str]) -> dict[str, float | None]:

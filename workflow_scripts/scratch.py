@@ -1,0 +1,10 @@
+"""Snakemake adapter: Hybrid or MoRec, trained from scratch."""
+
+import os
+
+from padlib.runtime import setup_job
+from padlib.training.baselines import scratch
+
+setup_job(snakemake.log[0], snakemake.threads)
+scratch(os.path.dirname(snakemake.input.data[0]), snakemake.input.embeddings, snakemake.output[0],
+        snakemake.params.stage, int(snakemake.wildcards.seed), snakemake.params.method)
