@@ -196,19 +196,19 @@ def test_schema_checks_options_per_backbone_and_the_loss():
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     schema = REPO / "schemas" / "config.schema.yaml"
 
-    def validate(backbone=None, **train):
+    def validate(backbones=None, **train):
         config = copy.deepcopy(base)
         config["run"]["backbones"] = ["sasrec", "gru4rec", "caser"]
-        if backbone is not None:
-            config["model"]["backbone"] = backbone
+        config["backbones"].update(backbones or {})
         config["finetune"]["train"].update(train)
         return validate_config(config, schema)
 
-    for name in ("gru4rec", "caser"):
-        validate(dict(BACKBONES[name]), loss="softmax")
-    with pytest.raises(ConfigError, match="model.backbone.*'heads' was unexpected"):
-        validate({"name": "caser", "heads": 2})
-    with pytest.raises(ConfigError, match="model.backbone.*'window' was unexpected"):
-        validate({"name": "sasrec", "window": 5})
+    validate({name: {k: v for k, v in BACKBONES[name].items() if k != "name"} for name in BACKBONES}, loss="softmax")
+    with pytest.raises(ConfigError, match="backbones.caser.*'heads' was unexpected"):
+        validate({"caser": {"heads": 2}})
+    with pytest.raises(ConfigError, match="backbones.sasrec.*'window' was unexpected"):
+        validate({"sasrec": {"window": 5}})
+    with pytest.raises(ConfigError, match="backbones.*'bert4rec' was unexpected"):
+        validate({"bert4rec": {}})
     with pytest.raises(ConfigError, match="finetune.train.loss"):
         validate(loss="ce")
