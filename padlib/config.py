@@ -35,7 +35,7 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
     for name, encoder in config["encoders"].items():
         for key, spec in schema["properties"]["encoders"]["additionalProperties"]["properties"].items():
             if "default" in spec:
-                encoder.setdefault(key, spec["default"])
+                encoder.setdefault(key, copy.deepcopy(spec["default"]))
     for key, names in (("datasets", config["sources"]), ("encoders", config["encoders"])):
         unknown = [n for n in config["run"][key] if n not in names]
         if unknown:

@@ -60,7 +60,7 @@ def recommend(results: str | Path, dataset: str, user: str, k: int = 10, backbon
     matrix, _ = read_embeddings(embeddings, n_items)
     text = torch.from_numpy(normalize_text(matrix, ModelConfig.from_dict(checkpoint["model"]).text_norm))
     buckets = torch.zeros(n_items + 1, dtype=torch.long)
-    buckets[items["item_idx"].to_numpy()] = torch.tensor(items["bucket"].to_numpy(), dtype=torch.long)
+    buckets[torch.tensor(items["item_idx"].to_numpy(), dtype=torch.long)] = torch.tensor(items["bucket"].to_numpy())
     model = rebuild(checkpoint, text, buckets)
     seq = row["items"][0].to_list()
     history = torch.as_tensor(left_pad([seq], checkpoint["max_length"]))
