@@ -94,3 +94,10 @@ def test_no_user_left_is_an_error():
     rows = [("u", f"i{k}", 5.0, float(k)) for k in range(1, 4)]
     with pytest.raises(DataError, match="no user has 5 or more"):
         apply_protocol(table(rows), ITEMS, ProtocolConfig())
+
+
+def test_a_protocol_that_would_leave_users_without_a_test_item_is_refused():
+    with pytest.raises(DataError, match="min_user_interactions must be >= 3"):
+        ProtocolConfig(min_user_interactions=2)
+    with pytest.raises(DataError, match="max_sequence_length must be >= protocol.min_user_interactions"):
+        ProtocolConfig(min_user_interactions=5, max_sequence_length=4)
