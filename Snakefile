@@ -20,10 +20,12 @@ include: "rules/align.smk"
 include: "rules/finetune.smk"
 include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
+include: "rules/analysis.smk"
 include: "rules/report.smk"
 
 
 rule all:
     input:
         expand("results/{dataset}/report.md", dataset=config["run"]["datasets"]),
+        [path for dataset in config["run"]["datasets"] for path in kendall_targets(dataset)],
     default_target: True

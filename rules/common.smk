@@ -125,3 +125,21 @@ def report_runs(dataset):
 
 def report_inputs(wildcards):
     return sorted({path for run in report_runs(wildcards.dataset) for path in run["stages"].values()})
+
+
+def kendall_alignments(backbone, encoder):
+    """The alignment runs (name → label) of one (backbone, encoder), if any of them is non-anchored:
+    the Fig. 6a comparison of how far each alignment moves the ID space."""
+    used = {}
+    for exp in EXPERIMENTS:
+        if exp.backbone == backbone and exp.encoder == encoder and exp.variant.align_tag:
+            used.setdefault(exp.variant.align_tag, VARIANTS[exp.variant.align_tag].label)
+    if not any(ALIGNMENTS[name]["anchoring"] == "none" for name in used):
+        return {}
+    return used
+
+
+def kendall_targets(dataset):
+    combos = sorted({(e.backbone, e.encoder) for e in EXPERIMENTS if e.encoder})
+    return [f"results/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.json"
+            for backbone, encoder in combos if kendall_alignments(backbone, encoder) for seed in SEEDS]

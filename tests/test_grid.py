@@ -75,3 +75,18 @@ def test_ablations_share_one_alignment_and_anchorings_do_not(grid_run):
     aligned = sorted(p.parent.name for p in (root / "results/tiny/sasrec/seed0/tinyllama/align").glob("*/model.pt"))
     assert aligned == ["pad", "pad-cosine", "pad-frozen", "pad-infonce", "pad-laplacian", "pad-linear",
                        "pad-nonanchored", "smem"]
+
+
+def test_kendall_tau_compares_every_alignment_with_the_pretrained_ids(grid_run):
+    import json
+
+    root, _ = grid_run
+    out = root / "results/tiny/sasrec/seed0/tinyllama"
+    result = json.loads((out / "kendall.json").read_text())
+    assert {"PAD", "PAD (non-anchored)", "PAD (rec-anchored, ID frozen)", "SMEM"} <= set(result["tau"])
+    assert result["pairs"] > 0
+    frozen = [v["tau"] for v in result["tau"]["PAD (rec-anchored, ID frozen)"].values() if v["tau"] is not None]
+    assert frozen and all(t == pytest.approx(1.0) for t in frozen)   # a frozen ID table keeps every distance
+    for buckets in result["tau"].values():
+        assert all(v["tau"] is None or -1.0 <= v["tau"] <= 1.0 for v in buckets.values())
+    assert (out / "kendall.png").read_bytes()[:4] == b"\x89PNG"
