@@ -25,13 +25,3 @@ class Expert(nn.Module):
         """[N + 1, d]: every item's vector (row 0 = padding), for full-softmax training."""
         device = next(self.parameters()).device
         return self.items(torch.arange(self.items.n_items + 1, device=device))
-
-
-def pair_logits(expert: Expert, states: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """Logit of each candidate at each position: states [B, L, d], candidates [B, L] → [B, L]."""
-    return (states * expert.item_vectors(candidates)).sum(-1)
-
-
-def full_logits(expert: Expert, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-    """Scores of users [B, d] against every item in ``items`` [N] → [B, N]."""
-    return users @ expert.item_vectors(items).T
