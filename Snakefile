@@ -9,6 +9,9 @@ from padlib.config import validate_config
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 validate_config(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
 
 

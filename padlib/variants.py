@@ -8,10 +8,13 @@ A variant is a method plus overrides of the default ``align`` / ``finetune`` con
       smem:       {method: pad, label: SMEM, align: {gamma: 0}}
       pad-no-id:  {method: pad, finetune: {experts: [aligned, text]}}
       make:       {method: make, text_from: morec}
+      sasrec-ce:  {method: id, train: {loss: softmax}}   # ``train`` applies to all its phases
 
 Variants whose effective alignment config is the same share one align run, named after the
 first of them in config order (``align/<name>/model.pt``): the ablations of phase 3 reuse
 PAD's phase 2 instead of repeating it, and editing ``align.gamma`` reruns that same artifact.
+Likewise the phase-1 model: variants without a ``train`` override share ``id/model.pt``;
+those with one share the run named after it (``{loss: softmax}`` → ``id-loss-softmax/model.pt``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from typing import Any
 
 from padlib.errors import ConfigError
 
-METHODS = ("id", "pad", "hybrid", "morec", "ctrl", "make")
-TEXT_METHODS = ("pad", "hybrid", "morec", "ctrl", "make")
+METHODS = ("id", "pad", "hybrid", "morec", "ctrl", "make", "disco")
+TEXT_METHODS = ("pad", "hybrid", "morec", "ctrl", "make", "disco")
+PRETRAINED_METHODS = ("id", "pad", "make")  # methods that train (id) or start from the phase-1 model
 DEFAULT_LABELS = {"id": "ID-only", "pad": "PAD", "hybrid": "Hybrid", "morec": "MoRec", "ctrl": "CTRL",
-                  "make": "MAKE"}
+                  "make": "MAKE", "disco": "DisCo-style"}
+DEFAULT_PRETRAIN = "id"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class Variant:
     align_tag: str | None
     finetune: dict[str, Any] | None
     text_from: str | None
+    train: dict[str, Any]
+    pretrain_tag: str
 
     @property
     def needs_text(self) -> bool:
@@ -53,19 +60,30 @@ def resolve_variants(config: dict[str, Any]) -> dict[str, Variant]:
     """Every variant of ``config['variants']`` with its effective align/finetune config."""
     default_align = {k: v for k, v in config["align"].items() if k != "train"}
     default_finetune = {k: v for k, v in config["finetune"].items() if k != "train"}
-    variants = {}
+    variants: dict[str, Variant] = {}
     for name, spec in config["variants"].items():
         method = spec["method"]
         if method not in METHODS:
             raise ConfigError(f"config key variants.{name}.method: {method!r} is not one of {METHODS}")
         align = _merged(default_align, spec.get("align")) if method == "pad" else None
         finetune = _merged(default_finetune, spec.get("finetune")) if method in ("pad", "make") else None
+        train = copy.deepcopy(spec.get("train") or {})
         owner = None
         if align is not None:
-            owner = next((v.align_tag for v in variants.values() if v.align == align), name)
+            owner = next((v.align_tag for v in variants.values() if (v.align, v.train) == (align, train)), name)
+        pretrain_tag = pretrain_name(train)
         variants[name] = Variant(name=name, method=method, label=spec.get("label", DEFAULT_LABELS[method]),
-                                 align=align, align_tag=owner, finetune=finetune, text_from=spec.get("text_from"))
+                                 align=align, align_tag=owner, finetune=finetune, text_from=spec.get("text_from"),
+                                 train=train, pretrain_tag=pretrain_tag)
     for variant in variants.values():
+        if variant.method == "disco" and "disco" not in config:
+            raise ConfigError(f"config key disco: missing; variant {variant.name!r} (method disco) needs its loss weights")
+        if variant.method == "disco" and {**config["train"], **variant.train}.get("loss") == "softmax":
+            raise ConfigError(f"config key variants.{variant.name}: DisCo trains with the BCE loss; "
+                              "its sufficiency terms need the sampled negatives (set train.loss: bce)")
+        if variant.align and variant.align["anchoring"] == "none" and variant.align["gamma"] == 0:
+            raise ConfigError(f"config key variants.{variant.name}.align: anchoring none with gamma 0 leaves "
+                              "phase 2 without any loss")
         if variant.method == "make":
             source = variants.get(variant.text_from or "")
             if source is None or source.method != "morec":
@@ -83,6 +101,11 @@ def resolve_variants(config: dict[str, Any]) -> dict[str, Variant]:
         if unknown:
             raise ConfigError(f"config key {key}.backbones: {unknown} have no options under backbones")
     return variants
+
+
+def pretrain_name(train: dict[str, Any]) -> str:
+    """The phase-1 run a ``train`` override trains: ``id``, or ``id-`` + its settings (``id-loss-softmax``)."""
+    return "-".join([DEFAULT_PRETRAIN, *(f"{key}-{value}" for key, value in sorted(train.items()))])
 
 
 def _blocks(config: dict[str, Any]) -> list[tuple[str, dict[str, list[str]]]]:
@@ -113,6 +136,15 @@ def experiments(config: dict[str, Any], variants: dict[str, Variant]) -> list[Ex
     return list(seen.values())
 
 
-def alignments(variants: dict[str, Variant]) -> dict[str, dict[str, Any]]:
-    """align run name → effective align config, over the PAD variants."""
-    return {v.align_tag: v.align for v in variants.values() if v.align_tag is not None}
+def alignments(variants: dict[str, Variant]) -> dict[str, Variant]:
+    """align run name → the variant that names it (its ``align`` and ``train`` configs are the run's)."""
+    return {v.align_tag: variants[v.align_tag] for v in variants.values() if v.align_tag is not None}
+
+
+def pretrains(variants: dict[str, Variant]) -> dict[str, dict[str, Any]]:
+    """phase-1 run name (``id``, ``id-loss-softmax``, ...) → its ``train`` override, over the variants that use one."""
+    runs = {DEFAULT_PRETRAIN: {}}
+    for v in variants.values():
+        if v.method in PRETRAINED_METHODS:
+            runs.setdefault(v.pretrain_tag, v.train)
+    return runs

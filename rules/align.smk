@@ -6,7 +6,7 @@ rule align:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
+        pretrain=lambda wc: pretrain_model(wc, ALIGNMENTS[wc.alignment].pretrain_tag),
     output:
         "results/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}/model.pt",
     log:
@@ -16,7 +16,8 @@ rule align:
     wildcard_constraints:
         alignment="|".join(ALIGNMENTS) or "(?!)",
     params:
-        stage=lambda wc: stage_params("align", wc.backbone, align=ALIGNMENTS[wc.alignment]),
+        stage=lambda wc: stage_params("align", wc.backbone, train=ALIGNMENTS[wc.alignment].train,
+                                      align=ALIGNMENTS[wc.alignment].align),
     threads: 2
     resources:
         mem_mb=8000,

@@ -1,5 +1,6 @@
 # Baselines of the paper's Table 2 that are not a PAD phase: Hybrid and MoRec (from scratch),
-# CTRL (contrastive pre-alignment, then the ID model) and MAKE (ID + MoRec experts fused).
+# CTRL (contrastive pre-alignment, then the ID model), MAKE (ID + MoRec experts fused) and
+# DisCo-style (shared/specific parts per modality, docs/disco.md).
 
 
 rule scratch:
@@ -15,7 +16,7 @@ rule scratch:
     wildcard_constraints:
         variant=variants_of("hybrid", "morec"),
     params:
-        stage=lambda wc: stage_params("scratch", wc.backbone),
+        stage=lambda wc: stage_params("scratch", wc.backbone, train=VARIANTS[wc.variant].train),
         method=lambda wc: VARIANTS[wc.variant].method,
     threads: 2
     resources:
@@ -41,7 +42,7 @@ rule ctrl:
     wildcard_constraints:
         variant=variants_of("ctrl"),
     params:
-        stage=lambda wc: stage_params("ctrl", wc.backbone, ctrl=config["ctrl"]),
+        stage=lambda wc: stage_params("ctrl", wc.backbone, train=VARIANTS[wc.variant].train, ctrl=config["ctrl"]),
     threads: 2
     resources:
         mem_mb=8000,
@@ -57,7 +58,7 @@ rule make:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
+        pretrain=lambda wc: pretrain_model(wc, VARIANTS[wc.variant].pretrain_tag),
         text=lambda wc: variant_model(wc.dataset, wc.backbone, wc.seed, wc.encoder, VARIANTS[wc.variant].text_from),
     output:
         "results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
@@ -68,7 +69,8 @@ rule make:
     wildcard_constraints:
         variant=variants_of("make"),
     params:
-        stage=lambda wc: stage_params("finetune", wc.backbone, finetune=VARIANTS[wc.variant].finetune),
+        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].train,
+                                      finetune=VARIANTS[wc.variant].finetune),
     threads: 2
     resources:
         mem_mb=8000,
@@ -78,3 +80,28 @@ rule make:
         "../envs/pad.yaml"
     script:
         "../workflow_scripts/make.py"
+
+
+rule disco:
+    input:
+        data=rules.data.output,
+        embeddings="results/{dataset}/embeddings/{encoder}.parquet",
+    output:
+        "results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
+    log:
+        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.log",
+    benchmark:
+        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
+    wildcard_constraints:
+        variant=variants_of("disco"),
+    params:
+        stage=lambda wc: stage_params("disco", wc.backbone, train=VARIANTS[wc.variant].train, disco=config["disco"]),
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    conda:
+        "../envs/pad.yaml"
+    script:
+        "../workflow_scripts/disco.py"

@@ -4,8 +4,10 @@
 
 from padlib.config import phase_train
 from padlib.data.stage import source_inputs, source_wheel
+from padlib.errors import ConfigError
 from padlib.fetch import MODEL_WHEELS, WHEELS
-from padlib.variants import alignments, experiments, resolve_variants
+from padlib.report.spec import parse_report
+from padlib.variants import DEFAULT_LABELS, alignments, experiments, pretrains, resolve_variants
 
 
 wildcard_constraints:
@@ -23,8 +25,16 @@ RUN = config["run"]
 SEEDS = RUN["seeds"]
 VARIANTS = resolve_variants(config)
 ALIGNMENTS = alignments(VARIANTS)
+PRETRAINS = pretrains(VARIANTS)
 EXPERIMENTS = experiments(config, VARIANTS)
 BACKBONE_LABELS = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "caser": "Caser"}
+REPORT = parse_report(
+    config,
+    backbones=list(dict.fromkeys(e.backbone for e in EXPERIMENTS)),
+    encoders=list(dict.fromkeys(e.encoder for e in EXPERIMENTS if e.encoder)),
+    variants=list(dict.fromkeys(e.variant.name for e in EXPERIMENTS)),
+    k=config["evaluate"]["k"],
+)
 
 
 def variants_of(*methods):
@@ -37,17 +47,22 @@ def wheel_path(name):
     return f"resources/wheels/{name}.whl"
 
 
-def stage_params(phase, backbone, **sections):
+def stage_params(phase, backbone, train=None, **sections):
     """The config a training stage reads: device, protocol, the model with this backbone's options,
-    the phase's train block, and any extra sections (align, finetune, ctrl)."""
+    the phase's train block (with a variant's ``train`` override on top), and any extra sections
+    (align, finetune, ctrl, disco)."""
     model = {**config["model"], "backbone": {"name": backbone, **config["backbones"][backbone]}}
     return {
         "device": config["device"],
         "protocol": config["protocol"],
         "model": model,
-        "train": phase_train(config, phase),
+        "train": {**phase_train(config, phase), **(train or {})},
         **sections,
     }
+
+
+def pretrain_model(wildcards, tag):
+    return f"results/{wildcards.dataset}/{wildcards.backbone}/seed{wildcards.seed}/{tag}/model.pt"
 
 
 def embedding_parts(wildcards):
@@ -88,7 +103,7 @@ def variant_model(dataset, backbone, seed, encoder, variant):
 def variant_stages(dataset, backbone, seed, encoder, variant):
     """The artifact of every stage a variant's model depends on (their manifests hold the wall times)."""
     root = f"results/{dataset}/{backbone}/seed{seed}"
-    pretrain = f"{root}/id/model.pt"
+    pretrain = f"{root}/{variant.pretrain_tag}/model.pt"
     if variant.method == "id":
         model, stages = pretrain, {"pretrain": pretrain}
     else:
@@ -105,26 +120,56 @@ def variant_stages(dataset, backbone, seed, encoder, variant):
     return {"data": f"results/{dataset}/data/items.parquet", **stages, "evaluate": metrics}
 
 
+def reference_variant(variant):
+    """The ID-only variant a variant's relative improvement is measured against: ``report.baseline``
+    when it trains with the same ``train`` override, else the first ID-only variant that does."""
+    same = [v.name for v in VARIANTS.values() if v.method == "id" and v.train == variant.train]
+    ran = {e.variant.name for e in EXPERIMENTS}
+    if REPORT.baseline in same:
+        return REPORT.baseline
+    return next((name for name in same if name in ran), None)
+
+
 def report_runs(dataset):
     """Every trained model of ``dataset``: label, seed, metrics file and stage artifacts."""
     backbones = {e.backbone for e in EXPERIMENTS}
     encoders = {e.encoder for e in EXPERIMENTS if e.encoder}
     runs = []
     for exp in EXPERIMENTS:
-        if exp.variant.method == "id":
+        variant = exp.variant
+        if variant.method == "id" and variant.label == DEFAULT_LABELS["id"]:
             label = BACKBONE_LABELS[exp.backbone]
         else:
-            tags = ([exp.encoder] if len(encoders) > 1 else []) + (
-                [BACKBONE_LABELS[exp.backbone]] if len(backbones) > 1 else [])
-            label = exp.variant.label + (f" ({', '.join(tags)})" if tags else "")
+            backbone = BACKBONE_LABELS[exp.backbone]
+            tags = ([exp.encoder] if exp.encoder and len(encoders) > 1 else []) + (
+                [backbone] if len(backbones) > 1 and backbone not in variant.label else [])
+            label = variant.label + (f" ({', '.join(tags)})" if tags else "")
         for seed in SEEDS:
-            stages = variant_stages(dataset, exp.backbone, seed, exp.encoder, exp.variant)
-            runs.append({"model": label, "seed": seed, "metrics": stages["evaluate"], "stages": stages})
+            stages = variant_stages(dataset, exp.backbone, seed, exp.encoder, variant)
+            runs.append({"model": label, "seed": seed, "backbone": exp.backbone, "encoder": exp.encoder,
+                         "variant": variant.name, "reference": reference_variant(variant) if REPORT.baseline else None,
+                         "metrics": stages["evaluate"],
+                         "ranks": stages["evaluate"].replace("metrics.json", "test_ranks.parquet"), "stages": stages})
     return runs
 
 
 def report_inputs(wildcards):
-    return sorted({path for run in report_runs(wildcards.dataset) for path in run["stages"].values()})
+    runs = report_runs(wildcards.dataset)
+    paths = {path for run in runs for path in [*run["stages"].values(), run["ranks"]]}
+    return sorted(paths | {entry["path"] for entry in kendall_entries(wildcards.dataset)})
+
+
+def kendall_entries(dataset):
+    """The kendall.json files of ``dataset`` with their (backbone, encoder, seed)."""
+    combos = dict.fromkeys((e.backbone, e.encoder) for e in EXPERIMENTS if e.encoder)
+    return [{"backbone": backbone, "encoder": encoder, "seed": seed,
+             "path": f"results/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.json"}
+            for backbone, encoder in combos if kendall_alignments(backbone, encoder) for seed in SEEDS]
+
+
+def report_figures():
+    """name → PNG path (with the {dataset} wildcard) of every configured figure."""
+    return {f.name: f"results/{{dataset}}/figures/{f.name}.png" for f in REPORT.figures}
 
 
 def kendall_alignments(backbone, encoder):
@@ -132,14 +177,20 @@ def kendall_alignments(backbone, encoder):
     the Fig. 6a comparison of how far each alignment moves the ID space."""
     used = {}
     for exp in EXPERIMENTS:
-        if exp.backbone == backbone and exp.encoder == encoder and exp.variant.align_tag:
-            used.setdefault(exp.variant.align_tag, VARIANTS[exp.variant.align_tag].label)
-    if not any(ALIGNMENTS[name]["anchoring"] == "none" for name in used):
+        variant = exp.variant
+        if exp.backbone == backbone and exp.encoder == encoder and variant.align_tag and not variant.train:
+            used.setdefault(variant.align_tag, VARIANTS[variant.align_tag].label)
+    if not any(ALIGNMENTS[name].align["anchoring"] == "none" for name in used):
         return {}
     return used
 
 
 def kendall_targets(dataset):
-    combos = sorted({(e.backbone, e.encoder) for e in EXPERIMENTS if e.encoder})
-    return [f"results/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.json"
-            for backbone, encoder in combos if kendall_alignments(backbone, encoder) for seed in SEEDS]
+    return [entry["path"] for entry in kendall_entries(dataset)]
+
+
+for _figure in REPORT.figures:
+    if _figure.kind == "kendall" and not kendall_alignments(_figure.rows.backbones[0], _figure.rows.encoders[0]):
+        raise ConfigError(f"config key report.figures: {_figure.name!r} plots Kendall's tau, but "
+                          f"({_figure.rows.backbones[0]}, {_figure.rows.encoders[0]}) has no non-anchored alignment "
+                          "variant to compare with")

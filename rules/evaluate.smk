@@ -4,14 +4,16 @@
 rule evaluate_id:
     input:
         data=rules.data.output,
-        model="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
+        model="results/{dataset}/{backbone}/seed{seed}/{pretrain}/model.pt",
     output:
-        metrics="results/{dataset}/{backbone}/seed{seed}/id/metrics.json",
-        ranks="results/{dataset}/{backbone}/seed{seed}/id/test_ranks.parquet",
+        metrics="results/{dataset}/{backbone}/seed{seed}/{pretrain}/metrics.json",
+        ranks="results/{dataset}/{backbone}/seed{seed}/{pretrain}/test_ranks.parquet",
     log:
-        "logs/{dataset}/{backbone}/seed{seed}/evaluate_id.log",
+        "logs/{dataset}/{backbone}/seed{seed}/{pretrain}/evaluate_id.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/evaluate_id.tsv"
+        "benchmarks/{dataset}/{backbone}/seed{seed}/{pretrain}/evaluate_id.tsv"
+    wildcard_constraints:
+        pretrain="|".join(PRETRAINS),
     params:
         stage=EVAL_PARAMS,
         label=lambda wc: BACKBONE_LABELS[wc.backbone],
@@ -39,7 +41,7 @@ rule evaluate_variant:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/evaluate.tsv"
     wildcard_constraints:
-        variant=variants_of("pad", "hybrid", "morec", "ctrl", "make"),
+        variant=variants_of("pad", "hybrid", "morec", "ctrl", "make", "disco"),
     params:
         stage=EVAL_PARAMS,
         label=lambda wc: VARIANTS[wc.variant].label,

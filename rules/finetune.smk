@@ -6,7 +6,7 @@ rule finetune:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
+        pretrain=lambda wc: pretrain_model(wc, VARIANTS[wc.variant].pretrain_tag),
         align=lambda wc: f"results/{wc.dataset}/{wc.backbone}/seed{wc.seed}/{wc.encoder}/align/"
         f"{VARIANTS[wc.variant].align_tag}/model.pt",
     output:
@@ -18,7 +18,8 @@ rule finetune:
     wildcard_constraints:
         variant=variants_of("pad"),
     params:
-        stage=lambda wc: stage_params("finetune", wc.backbone, finetune=VARIANTS[wc.variant].finetune),
+        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].train,
+                                      finetune=VARIANTS[wc.variant].finetune),
     threads: 2
     resources:
         mem_mb=8000,

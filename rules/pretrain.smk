@@ -1,17 +1,20 @@
 # Stage 3 — pretrain: the backbone on item IDs; phase 1 of PAD and the ID-only baseline (SASRec, ...).
+# `id/` is the default run; variants with a `train` override (e.g. full softmax) get their own, e.g. `id-loss-softmax/`.
 
 
 rule pretrain:
     input:
         data=rules.data.output,
     output:
-        "results/{dataset}/{backbone}/seed{seed}/id/model.pt",
+        "results/{dataset}/{backbone}/seed{seed}/{pretrain}/model.pt",
     log:
-        "logs/{dataset}/{backbone}/seed{seed}/pretrain.log",
+        "logs/{dataset}/{backbone}/seed{seed}/{pretrain}/pretrain.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/pretrain.tsv"
+        "benchmarks/{dataset}/{backbone}/seed{seed}/{pretrain}/pretrain.tsv"
+    wildcard_constraints:
+        pretrain="|".join(PRETRAINS),
     params:
-        stage=lambda wc: stage_params("pretrain", wc.backbone),
+        stage=lambda wc: stage_params("pretrain", wc.backbone, train=PRETRAINS[wc.pretrain]),
     threads: 2
     resources:
         mem_mb=8000,

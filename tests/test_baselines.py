@@ -1,17 +1,12 @@
 """Table-2 baselines end to end on a small structured dataset with stand-in text vectors."""
 
-import numpy as np
 import pytest
 import torch
 
-from padlib.data.protocol import ProtocolConfig, apply_protocol
-from padlib.data.stage import write_dataset
-from padlib.data.tables import read_interactions, read_items
 from padlib.evaluation.ranking import target_ranks
 from padlib.models.build import load_checkpoint, rebuild
-from padlib.text.store import write_embeddings
 from padlib.training import baselines, phases
-from synthetic import write_synthetic
+from synthetic import write_training_inputs
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
             "n_buckets": 10}
@@ -34,16 +29,7 @@ def params(**extra):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("baselines")
-    interactions, items = write_synthetic(root, n_users=60)
-    result = apply_protocol(read_interactions(interactions), read_items(items), ProtocolConfig(**PROTOCOL))
-    write_dataset(result, {n: str(root / f"{n}.parquet") for n in ("items", "sequences", "splits")})
-    n_items = result.items.height
-    # stand-in text vectors that carry each item's genre, as an LLM's would
-    rng = np.random.default_rng(0)
-    genre = result.items["genre"].to_list()
-    centres = {g: rng.normal(size=12) for g in set(genre)}
-    vectors = np.stack([centres[g] + 0.3 * rng.normal(size=12) for g in genre]).astype(np.float32)
-    write_embeddings(root / "text.parquet", np.arange(1, n_items + 1), vectors, {"encoder": "stand-in"})
+    write_training_inputs(root, PROTOCOL, n_users=60)
     phases.pretrain(str(root), str(root / "pretrain.pt"), params(), seed=0)
     return root
 
@@ -86,7 +72,7 @@ def test_make_starts_from_the_id_and_morec_experts(files):
     baselines.make(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(morec), str(out),
                    frozen_lr, 0)
     checkpoint = load_checkpoint(out)
-    assert checkpoint["experts"] == ["id", "text"] and checkpoint["shared_gate"]
+    assert checkpoint["experts"] == ["id", "text"] and checkpoint["gate"] == "shared"
     pre = load_checkpoint(files / "pretrain.pt")["state_dict"]["expert.items.table.weight"]
     assert torch.allclose(checkpoint["state_dict"]["experts.id.items.table.weight"], pre, atol=1e-6)
     ranks_of(out, files)

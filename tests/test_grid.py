@@ -26,6 +26,8 @@ def grid_run(tmp_path_factory):
     grid = yaml.safe_load((REPO / "configs" / "grid-ml-1m.yaml").read_text())
     for block in grid["run"]["experiments"]:
         block["encoders"] = [encoders[e] for e in block["encoders"]]
+    for section in grid["report"]["tables"] + grid["report"]["figures"]:
+        section["encoders"] = [encoders[e] for e in section["encoders"]]
     grid["run"].update(datasets=["tiny"], encoders=["tinyllama"], seeds=[0])
     grid["sources"] = {"tiny": {"kind": "table", "interactions": str(interactions), "items": str(items)}}
     template = "{title}. Genre: {genre}"
@@ -50,6 +52,8 @@ def grid_run(tmp_path_factory):
            "--configfile", str(root / "grid.yaml"), "--cores", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    html = subprocess.run(cmd + ["--report", str(root / "report.html")], capture_output=True, text=True, cwd=root)
+    assert html.returncode == 0, html.stdout[-4000:] + html.stderr[-6000:]
     return root, grid
 
 
@@ -61,20 +65,54 @@ def test_every_grid_model_is_in_the_report(grid_run):
     expected = {"SASRec", "GRU4Rec", "Caser", "Hybrid (tinyllama, SASRec)", "MoRec (tinyllama, SASRec)",
                 "CTRL (tinyllama, SASRec)", "MAKE (tinyllama, SASRec)", "SMEM (tinyllama, SASRec)",
                 "PAD (tinyllama, SASRec)", "PAD (tinyllama, GRU4Rec)", "PAD (tinyllama, Caser)",
-                "PAD (tinybert, SASRec)"}
+                "PAD (tinybert, SASRec)", "DisCo-style (tinyllama, SASRec)", "PAD (gate network) (tinyllama, SASRec)",
+                "SASRec (full softmax)", "PAD (full softmax) (tinyllama, SASRec)"}
     assert expected <= set(labels)
     sasrec_block, backbones_block, plm_block = grid["run"]["experiments"]
     assert len(labels) == (len(sasrec_block["variants"]) + 2 * len(backbones_block["variants"])
                            + len(plm_block["variants"]))
     for column in ("HR@10", "nDCG@10"):
         assert rows[column].is_between(0.0, 1.0).all()
+    reference = dict(zip(rows["model"], rows["reference"]))
+    assert reference["PAD (full softmax) (tinyllama, SASRec)"] == "sasrec-ce"
+    assert reference["PAD (tinyllama, Caser)"] == reference["Caser"] == "sasrec"
 
 
 def test_ablations_share_one_alignment_and_anchorings_do_not(grid_run):
     root, _ = grid_run
     aligned = sorted(p.parent.name for p in (root / "results/tiny/sasrec/seed0/tinyllama/align").glob("*/model.pt"))
-    assert aligned == ["pad", "pad-cosine", "pad-frozen", "pad-infonce", "pad-laplacian", "pad-linear",
+    assert aligned == ["pad", "pad-ce", "pad-cosine", "pad-frozen", "pad-infonce", "pad-laplacian", "pad-linear",
                        "pad-nonanchored", "smem"]
+
+
+def test_full_softmax_variants_get_their_own_phase_1_model(grid_run):
+    import torch
+
+    root, _ = grid_run
+    seed_dir = root / "results/tiny/sasrec/seed0"
+    assert sorted(p.parent.name for p in seed_dir.glob("*/model.pt")) == ["id", "id-loss-softmax"]
+    softmax = torch.load(seed_dir / "tinyllama/pad-ce/model.pt", weights_only=False)
+    assert softmax["fit"]["history"][1]["loss"] > 1.0   # a catalogue-wide cross-entropy, not a 2-way BCE
+    manifest = (seed_dir / "tinyllama/align/pad-ce/model.pt.manifest.json").read_text()
+    assert '"loss": "softmax"' in manifest and "id-loss-softmax/model.pt" in manifest
+
+
+def test_report_has_the_paper_tables_figures_and_wall_times(grid_run):
+    root, grid = grid_run
+    report = (root / "results/tiny/report.md").read_text()
+    for table in grid["report"]["tables"]:
+        assert f"## {table['title']}" in report
+    assert "Δ nDCG@10" in report and "relative improvement over the ID-only model (`sasrec`) of the same backbone" in report
+    assert report.count("- Paired test, ") >= 4   # Table 2, three Table-3 backbones, softmax
+    assert "Paired test, PAD (tinyllama, SASRec) vs the best baseline" in report
+    for figure in grid["report"]["figures"]:
+        png = root / f"results/tiny/figures/{figure['name']}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        assert f"(figures/{figure['name']}.png)" in report and figure["caption"] in report
+    assert "Kendall's τ, pretrained vs aligned ID space" in report
+    assert "## Every run's wall time" in report and "distinct stage runs" in report
+    html = (root / "report.html").read_text(errors="replace")
+    assert "fig5b-ablations" in html
 
 
 def test_kendall_tau_compares_every_alignment_with_the_pretrained_ids(grid_run):

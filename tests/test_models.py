@@ -10,12 +10,17 @@ CFG = ModelConfig(dim=16, backbone={"name": "sasrec", "blocks": 1, "heads": 2, "
 INIT = {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}
 
 
-def tiny_pad(n_items=12, n_buckets=4, experts=("id", "aligned", "text")):
+def tiny_pad(n_items=12, n_buckets=4, experts=("id", "aligned", "text"), gate="frequency"):
     torch.manual_seed(0)
     text = torch.randn(n_items + 1, 24)
     buckets = torch.randint(1, n_buckets + 1, (n_items + 1,))
     buckets[0] = 0
-    return pad_model(n_items, text, buckets, n_buckets, CFG, 5, INIT, experts).eval()
+    return pad_model(n_items, text, buckets, n_buckets, CFG, 5, INIT, experts, gate=gate, gate_hidden=8).eval()
+
+
+def per_expert_logits(model, history, candidates):
+    return torch.stack([(e.user_states(history).unsqueeze(2) * e.item_vectors(candidates)).sum(-1)
+                        for e in model.experts.values()])
 
 
 def test_gate_weights_sum_to_one_and_follow_official_init():
@@ -34,7 +39,7 @@ def test_expert_logit_shapes_and_gated_mixture():
     model = tiny_pad()
     history = torch.tensor([[0, 0, 1, 2, 3], [4, 5, 6, 7, 8]])
     candidates = torch.randint(1, 13, (2, 5, 2))
-    per_expert = model.expert_position_logits(history, candidates)
+    per_expert = per_expert_logits(model, history, candidates)
     assert per_expert.shape == (3, 2, 5, 2)
     mixed = model.position_logits(history, candidates)
     weights = model.gate(model.item_buckets[candidates])
@@ -64,3 +69,28 @@ def test_negatives_avoid_the_users_items():
     negs = sample_negatives(seen, (2, 50), n_items=10, generator=torch.Generator().manual_seed(0))
     assert set(negs[0].tolist()) <= {9, 10}
     assert 9 not in negs[1].tolist() and negs.min() >= 1 and negs.max() <= 10
+
+
+def test_gate_network_starts_as_the_frequency_gate_then_reads_the_item_vectors():
+    history = torch.tensor([[0, 0, 1, 2, 3], [4, 5, 6, 7, 8]])
+    candidates = torch.randint(1, 13, (2, 5, 2))
+    frequency, network = tiny_pad(), tiny_pad(gate="network")
+    assert torch.allclose(frequency.position_logits(history, candidates),
+                          network.position_logits(history, candidates), atol=1e-6)
+    with torch.no_grad():
+        for net in network.gate.nets:
+            net[-1].weight.normal_()
+    vectors = [e.item_vectors(candidates) for e in network.experts.values()]
+    weights = network.gate(network.item_buckets[candidates], vectors)
+    assert torch.allclose(weights.sum(0), torch.ones_like(weights[0]))
+    assert not torch.allclose(weights, frequency.gate(frequency.item_buckets[candidates]), atol=1e-3)
+    mixed = network.position_logits(history, candidates)
+    assert torch.allclose(mixed, (weights * per_expert_logits(network, history, candidates)).sum(0), atol=1e-5)
+    # full-catalogue scoring gates each item the same way as a sampled candidate
+    catalog = network.catalog_logits(history, torch.arange(13))
+    last = network.position_logits(history, candidates[:, -1:, :].expand(-1, 5, -1))[:, -1]
+    assert torch.allclose(catalog.gather(1, candidates[:, -1, :]), last, atol=1e-5)
+    every = network.all_position_logits(history)[:, -1]
+    assert torch.allclose(every[:, 1:], catalog[:, 1:], atol=1e-5)
+    mixed.sum().backward()
+    assert all(net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0 for net in network.gate.nets)

@@ -12,13 +12,15 @@ from torch import nn
 from padlib.errors import ConfigError
 from padlib.io import atomic_path
 from padlib.models.caser import Caser, CaserConfig
+from padlib.models.disco import disco_expert
 from padlib.models.experts import Expert
 from padlib.models.gru4rec import GRU4Rec, GRU4RecConfig
 from padlib.models.items import FusedItems, IdItems, TextItems
-from padlib.models.recommender import FrequencyGate, PADModel, SingleExpert
+from padlib.models.recommender import FrequencyGate, NetworkGate, PADModel, SingleExpert
 from padlib.models.sasrec import SASRec, SASRecConfig
 
 EXPERT_NAMES = ("id", "aligned", "text")
+GATES = ("frequency", "shared", "network")
 
 # name → (module, its config); ``dim`` and ``max_length`` come from the model/protocol, not the options.
 BACKBONES: dict[str, tuple[type[nn.Module], type]] = {
@@ -83,15 +85,23 @@ def aligned_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_lengt
 
 def pad_model(n_items: int, text: torch.Tensor, item_buckets: torch.Tensor, n_buckets: int, cfg: ModelConfig,
               max_length: int, gate_init: dict[str, list[float]], experts: tuple[str, ...] = EXPERT_NAMES,
-              shared_gate: bool = False) -> PADModel:
+              gate: str = "frequency", gate_hidden: int = 32) -> PADModel:
+    """Experts mixed by a gate: ``frequency`` (α per bucket), ``shared`` (one α for all items)
+    or ``network`` (α per bucket + an MLP of each expert's item vector)."""
     builders = {
         "id": lambda: id_expert(n_items, cfg, max_length),
         "aligned": lambda: aligned_expert(n_items, text, cfg, max_length),
         "text": lambda: text_expert(text, cfg, max_length),
     }
     chosen = {name: builders[name]() for name in experts}
-    gate = FrequencyGate(n_buckets, [tuple(gate_init[name]) for name in experts], shared=shared_gate)
-    return PADModel(chosen, gate, item_buckets)
+    init = [tuple(gate_init[name]) for name in experts]
+    if gate not in GATES:
+        raise ConfigError(f"finetune.gate: {gate!r} is not one of {list(GATES)}")
+    if gate == "network":
+        mixer: FrequencyGate = NetworkGate(n_buckets, init, [cfg.dim] * len(chosen), gate_hidden)
+    else:
+        mixer = FrequencyGate(n_buckets, init, shared=gate == "shared")
+    return PADModel(chosen, mixer, item_buckets)
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *, phase: str, n_items: int,
@@ -108,7 +118,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 # Which architecture each kind of checkpoint holds.
 ARCHITECTURES = {"pretrain": "id", "ctrl": "id", "align": "fused", "hybrid": "fused", "morec": "text",
-                 "finetune": "mixture", "make": "mixture"}
+                 "finetune": "mixture", "make": "mixture", "disco": "disco"}
 
 
 def rebuild(checkpoint: dict[str, Any], text: torch.Tensor | None = None,
@@ -123,9 +133,12 @@ def rebuild(checkpoint: dict[str, Any], text: torch.Tensor | None = None,
         model = SingleExpert(aligned_expert(n, text, cfg, length))
     elif arch == "text":
         model = SingleExpert(text_expert(text, cfg, length))
+    elif arch == "disco":
+        model = SingleExpert(disco_expert(n, text, cfg, length))
     elif arch == "mixture":
         model = pad_model(n, text, item_buckets, checkpoint["n_buckets"], cfg, length, checkpoint["gate_init"],
-                          tuple(checkpoint["experts"]), checkpoint.get("shared_gate", False))
+                          tuple(checkpoint["experts"]), checkpoint.get("gate", "frequency"),
+                          checkpoint.get("gate_hidden", 32))
     else:
         raise ValueError(f"unknown checkpoint phase {phase!r}; known: {sorted(ARCHITECTURES)}")
     model.load_state_dict(checkpoint["state_dict"])

@@ -38,6 +38,7 @@ class FrequencyGate(nn.Module):
     """PAD's frequency-aware gate: per expert a learnable vector over item buckets.
 
     w_k(b) = σ(α_k[b]) / Σ_j σ(α_j[b]) for the target item's bucket b (index 0 = padding).
+    ``shared`` keeps one α_k for all buckets (the "no frequency gate" ablation).
     """
 
     def __init__(self, n_buckets: int, init: list[tuple[float, float]], shared: bool = False) -> None:
@@ -46,15 +47,42 @@ class FrequencyGate(nn.Module):
         self.alpha = nn.Parameter(alpha.mean(1, keepdim=True) if shared else alpha)
         self.shared = shared
 
-    def forward(self, buckets: torch.Tensor) -> torch.Tensor:
-        """buckets [...] → weights [K, ...] that sum to 1 over the K experts."""
-        sig = torch.sigmoid(self.alpha)
-        weights = sig / sig.sum(0, keepdim=True)
-        return weights[:, torch.zeros_like(buckets) if self.shared else buckets]
+    def scores(self, buckets: torch.Tensor) -> torch.Tensor:
+        """[K, ...]: each expert's gate score α_k[b] before normalisation."""
+        return self.alpha[:, torch.zeros_like(buckets) if self.shared else buckets]
+
+    def forward(self, buckets: torch.Tensor, vectors: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """buckets [...] → weights [K, ...] that sum to 1 over the K experts (``vectors`` unused)."""
+        sig = torch.sigmoid(self.scores(buckets))
+        return sig / sig.sum(0, keepdim=True)
+
+
+class NetworkGate(FrequencyGate):
+    """The gate network of the paper's text (Eq. 11): expert k's probability depends on the
+    target item's bucket *and* that expert's embedding of the item,
+
+        w_k(i) ∝ σ(α_k[b(i)] + MLP_k(h_i^k)),
+
+    with MLP_k's output layer zero-initialised, so training starts from the frequency gate.
+    """
+
+    def __init__(self, n_buckets: int, init: list[tuple[float, float]], dims: list[int], hidden: int) -> None:
+        super().__init__(n_buckets, init)
+        self.nets = nn.ModuleList(nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, 1)) for d in dims)
+        for net in self.nets:
+            nn.init.zeros_(net[-1].weight)
+            nn.init.zeros_(net[-1].bias)
+
+    def forward(self, buckets: torch.Tensor, vectors: list[torch.Tensor] | None = None) -> torch.Tensor:
+        if vectors is None or len(vectors) != len(self.nets):
+            raise ValueError(f"the gate network needs each of the {len(self.nets)} experts' item vectors")
+        corrections = torch.stack([net(v).squeeze(-1) for net, v in zip(self.nets, vectors)])
+        sig = torch.sigmoid(self.scores(buckets) + corrections)
+        return sig / sig.sum(0, keepdim=True)
 
 
 class PADModel(nn.Module):
-    """Phase 3: experts' logits mixed by the frequency gate of the scored item."""
+    """Phase 3: experts' logits mixed by the gate, evaluated at the scored item."""
 
     def __init__(self, experts: dict[str, Expert], gate: FrequencyGate, item_buckets: torch.Tensor) -> None:
         super().__init__()
@@ -62,31 +90,24 @@ class PADModel(nn.Module):
         self.gate = gate
         self.register_buffer("item_buckets", item_buckets.long(), persistent=False)
 
-    def expert_position_logits(self, history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """[K, B, L, C]: each expert's logits, before gating."""
-        return torch.stack([
-            (e.user_states(history).unsqueeze(2) * e.item_vectors(candidates)).sum(-1)
-            for e in self.experts.values()
-        ])
+    def _mix(self, items: torch.Tensor, vectors: list[torch.Tensor], logits: list[torch.Tensor]) -> torch.Tensor:
+        weights = self.gate(self.item_buckets[items], vectors)
+        return sum(w * part for w, part in zip(weights, logits))
 
     def position_logits(self, history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        weights = self.gate(self.item_buckets[candidates])
-        return (weights * self.expert_position_logits(history, candidates)).sum(0)
+        vectors = [e.item_vectors(candidates) for e in self.experts.values()]
+        logits = [(e.user_states(history).unsqueeze(2) * v).sum(-1) for e, v in zip(self.experts.values(), vectors)]
+        return self._mix(candidates, vectors, logits)
 
     def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
         """history [B, L] → [B, L, N + 1]: the gated mixture against every item, each item
-        weighted by its own bucket's gate (as ``position_logits`` does for a candidate)."""
-        weights = self.gate(self.item_buckets)  # [K, N + 1]
-        total = None
-        for w, e in zip(weights, self.experts.values()):
-            part = (e.user_states(history) @ e.all_item_vectors().T) * w
-            total = part if total is None else total + part
-        return total
+        weighted by its own gate (as ``position_logits`` does for a candidate)."""
+        vectors = [e.all_item_vectors() for e in self.experts.values()]
+        logits = [e.user_states(history) @ v.T for e, v in zip(self.experts.values(), vectors)]
+        items = torch.arange(self.item_buckets.shape[0], device=self.item_buckets.device)
+        return self._mix(items, vectors, logits)
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        weights = self.gate(self.item_buckets[items])  # [K, M]
-        total = None
-        for w, e in zip(weights, self.experts.values()):
-            part = (e.user_states(history)[:, -1] @ e.item_vectors(items).T) * w
-            total = part if total is None else total + part
-        return total
+        vectors = [e.item_vectors(items) for e in self.experts.values()]
+        logits = [e.user_states(history)[:, -1] @ v.T for e, v in zip(self.experts.values(), vectors)]
+        return self._mix(items, vectors, logits)

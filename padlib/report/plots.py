@@ -36,3 +36,24 @@ def group_bar_chart(summary: pl.DataFrame, metric: str, path: str | os.PathLike[
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def model_bar_chart(summary: pl.DataFrame, metrics: list[str], path: str | os.PathLike[str], title: str) -> None:
+    """One panel per metric, one bar per model (mean over seeds, ± std whiskers)."""
+    models = summary["model"].to_list()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 0.25 * len(models), 3.8), dpi=120,
+                             squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        means = [v or 0.0 for v in summary[metric].to_list()]
+        stds = summary[f"{metric} std"].to_list() if f"{metric} std" in summary.columns else [None] * len(models)
+        stds = [0.0 if s is None or np.isnan(s) else s for s in stds]
+        bars = ax.bar(np.arange(len(models)), means, yerr=stds if any(stds) else None, capsize=3,
+                      color=[f"C{i}" for i in range(len(models))])
+        ax.bar_label(bars, fmt="%.3f", fontsize=7)
+        ax.set_xticks(np.arange(len(models)), models, rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(metric)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

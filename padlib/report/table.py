@@ -8,17 +8,20 @@ import numpy as np
 import polars as pl
 
 GROUP_NAMES = ("warm", "median", "cold")
+KEYS = ("backbone", "encoder", "variant", "reference")
 
 
 def metric_rows(runs: list[dict[str, Any]], k: int = 10) -> pl.DataFrame:
     """One row per (model, seed) run: overall and group HR/nDCG on the test split, and stage times.
 
-    Each run is ``{"model", "seed", "metrics": <metrics.json>, "stage_times": {stage: seconds}}``.
+    Each run is ``{"model", "seed", "metrics": <metrics.json>, "stage_times": {stage: seconds}}``
+    and may name its ``backbone`` / ``encoder`` / ``variant`` (kept as key columns).
     """
     rows = []
     for run in runs:
         test = run["metrics"]["test"]
-        row = {"model": run["model"], "seed": run["seed"], "users": test["overall"]["users"],
+        keys = {key: run.get(key) or "" for key in KEYS}
+        row = {"model": run["model"], **keys, "seed": run["seed"], "users": test["overall"]["users"],
                f"HR@{k}": test["overall"][f"hr@{k}"], f"nDCG@{k}": test["overall"][f"ndcg@{k}"]}
         for group in GROUP_NAMES:
             block = test["groups"][group]
@@ -28,19 +31,22 @@ def metric_rows(runs: list[dict[str, Any]], k: int = 10) -> pl.DataFrame:
             row[f"{stage} s"] = seconds
         row["best epoch"] = run["metrics"]["best_epoch"]
         rows.append(row)
-    return pl.DataFrame(rows)
+    return pl.DataFrame(rows, infer_schema_length=None)
 
 
 def aggregate(rows: pl.DataFrame) -> pl.DataFrame:
     """Mean and std over seeds for every numeric column, model order kept."""
     numeric = [c for c in rows.columns if c not in ("model", "seed") and rows[c].dtype.is_numeric()]
+    keys = [c for c in KEYS if c in rows.columns]
     return (rows.group_by("model", maintain_order=True)
-                .agg(pl.len().alias("seeds"),
+                .agg(pl.len().alias("seeds"), *[pl.col(c).first() for c in keys],
                      *[pl.col(c).mean().alias(c) for c in numeric],
                      *[pl.col(c).std().alias(f"{c} std") for c in numeric]))
 
 
-def _cell(mean: float | None, std: float | None, digits: int) -> str:
+def _cell(mean: float | str | None, std: float | None, digits: int) -> str:
+    if isinstance(mean, str):
+        return mean
     if mean is None or (isinstance(mean, float) and np.isnan(mean)):
         return "–"
     text = f"{mean:.{digits}f}"

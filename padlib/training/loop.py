@@ -21,8 +21,21 @@ from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
 from padlib.training.sampling import sample_negatives
 
-ExtraLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 LOSSES = ("bce", "softmax")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One training batch: left-padded inputs, next-item targets (0 = none), the sampled
+    negatives (None under full softmax) and the distinct non-padding items it touches."""
+
+    history: torch.Tensor
+    target: torch.Tensor
+    negatives: torch.Tensor | None
+    items: torch.Tensor
+
+
+ExtraLoss = Callable[[nn.Module, Batch], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -105,11 +118,13 @@ def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, devic
             if cfg.loss == "bce":
                 negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen)
                 negatives = negatives.to(device)
-            loss = cfg.bce_weight * recommendation_loss(model, history_b, target_b, negatives)
+            loss = torch.zeros((), device=device)
+            if cfg.bce_weight:
+                loss = cfg.bce_weight * recommendation_loss(model, history_b, target_b, negatives)
             if extra_loss is not None:
                 seen = [history_b.flatten(), target_b.flatten()] + ([] if negatives is None else [negatives.flatten()])
                 batch_items = torch.unique(torch.cat(seen))
-                loss = loss + extra_loss(model, batch_items[batch_items != 0])
+                loss = loss + extra_loss(model, Batch(history_b, target_b, negatives, batch_items[batch_items != 0]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

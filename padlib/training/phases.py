@@ -26,7 +26,7 @@ from padlib.models.build import (ModelConfig, aligned_expert, id_expert, load_ch
 from padlib.models.recommender import SingleExpert
 from padlib.text.normalize import normalize_text
 from padlib.text.store import read_embeddings
-from padlib.training.loop import FitResult, TrainConfig, fit
+from padlib.training.loop import Batch, FitResult, TrainConfig, fit
 
 ANCHORINGS = ("rec", "none", "frozen")
 
@@ -82,7 +82,8 @@ def alignment_loss(cfg: dict[str, Any]):
         raise ConfigError(f"align.loss: {kind!r} is not one of {ALIGNMENT_LOSSES}")
     gamma = cfg["gamma"]
 
-    def loss(model: SingleExpert, items: torch.Tensor) -> torch.Tensor:
+    def loss(model: SingleExpert, batch: Batch) -> torch.Tensor:
+        items = batch.items
         fused = model.expert.items
         ids = fused.ids(items)
         if cfg["anchoring"] == "frozen":
@@ -138,7 +139,7 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
     experts = tuple(cfg["experts"])
     set_seed(seed)
     model = pad_model(data.n_items, text, data.item_buckets, data.n_buckets, model_cfg, data.max_input_length,
-                      cfg["gate_init"], experts, shared_gate=cfg["gate"] == "shared")
+                      cfg["gate_init"], experts, gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
     for name in experts:
         if name in sources:
             state = load_checkpoint(sources[name])["state_dict"]
@@ -146,5 +147,5 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
     result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=phase)
     save_run(out, model, phase, data, model_cfg, result, params, [embeddings, *sources.values()], seed,
           device, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
-          shared_gate=cfg["gate"] == "shared")
+          gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
     return result

@@ -1,0 +1,106 @@
+"""The report's selected tables: the ``report`` config block, row selection, relative
+improvements, the paired test over users, and the grid's wall-time total."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from padlib.errors import ConfigError
+from padlib.evaluation.metrics import ndcg
+from padlib.io import write_json, write_manifest
+from padlib.report.sections import paired_lines, per_user_ndcg, select, with_lifts
+from padlib.report.spec import Paired, Selection, TableSpec, parse_report
+from padlib.report.stage import grid_wall_time
+
+RUN = {"backbones": ["sasrec", "gru4rec"], "encoders": ["llm"], "variants": ["sasrec", "pad", "morec"]}
+
+
+def summary() -> pl.DataFrame:
+    return pl.DataFrame({
+        "model": ["SASRec", "PAD", "MoRec", "GRU4Rec", "PAD (GRU4Rec)"],
+        "backbone": ["sasrec", "sasrec", "sasrec", "gru4rec", "gru4rec"],
+        "encoder": ["", "llm", "llm", "", "llm"],
+        "variant": ["sasrec", "pad", "morec", "sasrec", "pad"],
+        "reference": ["sasrec"] * 5,
+        "seeds": [1] * 5,
+        "nDCG@10": [0.10, 0.12, 0.05, 0.08, 0.06],
+        "warm nDCG@10": [0.20, 0.21, 0.10, 0.15, 0.12],
+        "median nDCG@10": [0.05, 0.06, 0.02, 0.04, 0.03],
+        "cold nDCG@10": [0.0, 0.01, 0.01, 0.02, 0.02],
+    })
+
+
+def test_report_block_names_must_exist_in_the_run():
+    config = {"report": {"tables": [{"title": "T", "variants": ["sasrec", "disco"]}]}}
+    with pytest.raises(ConfigError, match=r"report.tables.0.variants: \['disco'\] are not in the run"):
+        parse_report(config, **RUN, k=10)
+    config = {"report": {"tables": [{"title": "T", "variants": ["pad"], "paired": {"variant": "pad",
+                                                                                    "against": ["sasrec"]}}]}}
+    with pytest.raises(ConfigError, match=r"report.tables.0.paired: \['sasrec'\] are not among"):
+        parse_report(config, **RUN, k=10)
+    with pytest.raises(ConfigError, match="report.baseline"):
+        parse_report({"report": {"baseline": "bert4rec"}}, **RUN, k=10)
+    spec = parse_report({"report": {"figures": [{"name": "f", "kind": "groups", "caption": "c"}]}}, **RUN, k=10)
+    assert spec.figures[0].rows == Selection(**RUN) and spec.figures[0].metric == "nDCG@10"
+    assert parse_report({}, **RUN, k=10).tables == []
+
+
+def test_rows_are_selected_by_backbone_then_variant():
+    rows = select(summary(), Selection(["gru4rec", "sasrec"], ["llm"], ["pad", "sasrec"]))
+    assert rows["model"].to_list() == ["PAD (GRU4Rec)", "GRU4Rec", "PAD", "SASRec"]
+
+
+def test_relative_improvement_is_over_the_same_backbones_baseline():
+    frame = summary()
+    rows, columns = with_lifts(frame, frame, 10)
+    lifts = dict(zip(rows["model"], rows["Δ nDCG@10"]))
+    assert lifts == {"SASRec": "+0.0%", "PAD": "+20.0%", "MoRec": "-50.0%", "GRU4Rec": "+0.0%",
+                     "PAD (GRU4Rec)": "-25.0%"}
+    assert dict(zip(rows["model"], rows["Δ cold nDCG@10"]))["PAD"] == "n/a (base 0)"
+    assert columns[0] == "Δ nDCG@10"
+
+
+def write_ranks(path, users, ranks):
+    pl.DataFrame({"user_idx": users, "rank": ranks}).write_parquet(path)
+    return str(path)
+
+
+def test_paired_test_against_the_best_baseline(tmp_path):
+    rng = np.random.default_rng(0)
+    users = np.arange(200)
+    base = rng.integers(0, 30, size=200)
+    paths = {
+        "PAD": [write_ranks(tmp_path / "pad.parquet", users[::-1], (base // 3)[::-1])],   # better, rows shuffled
+        "SASRec": [write_ranks(tmp_path / "sasrec.parquet", users, base)],
+        "MoRec": [write_ranks(tmp_path / "morec.parquet", users, base + 20)],
+    }
+    users_sorted, mean = per_user_ndcg(paths["PAD"], 10)
+    assert np.array_equal(users_sorted, users) and np.allclose(mean, ndcg(base // 3, 10))
+    frame = summary().filter(pl.col("backbone") == "sasrec").with_columns(
+        pl.Series("nDCG@10", [0.10, 0.12, 0.05]))
+    table = TableSpec("T", "", Selection(["sasrec"], ["llm"], ["sasrec", "pad", "morec"]),
+                      Paired("pad", ["sasrec", "morec"]))
+    [line] = paired_lines(table, frame, paths, 10)
+    assert "PAD vs the best baseline SASRec" in line and "200 users" in line
+    p_value = float(line.split("Wilcoxon signed-rank p = ")[1].split(",")[0])
+    assert p_value < 1e-6 and "mean difference +" in line
+    paths["SASRec"] = [write_ranks(tmp_path / "other.parquet", users[:150], base[:150])]
+    with pytest.raises(ValueError, match="different users"):
+        paired_lines(table, frame, paths, 10)
+
+
+def test_grid_wall_time_counts_shared_stages_once(tmp_path):
+    artifacts = {}
+    for name, seconds in (("data", 1.0), ("pretrain", 10.0), ("pad", 20.0), ("kendall", 2.0)):
+        artifacts[name] = str(tmp_path / f"{name}.json")
+        write_json(artifacts[name], {})
+        write_manifest(artifacts[name], config={}, inputs=[], wall_time_s=seconds)
+    runs = [
+        {"stages": {"data": artifacts["data"], "pretrain": artifacts["pretrain"]},
+         "stage_times": {"data": 1.0, "pretrain": 10.0}},
+        {"stages": {"data": artifacts["data"], "pretrain": artifacts["pretrain"], "finetune": artifacts["pad"]},
+         "stage_times": {"data": 1.0, "pretrain": 10.0, "finetune": 20.0}},
+    ]
+    assert grid_wall_time(runs, [artifacts["kendall"]]) == (4, 33.0)
