@@ -32,19 +32,28 @@ def summary() -> pl.DataFrame:
     })
 
 
-def test_report_block_names_must_exist_in_the_run():
-    config = {"report": {"tables": [{"title": "T", "variants": ["sasrec", "disco"]}]}}
-    with pytest.raises(ConfigError, match=r"report.tables.0.variants: \['disco'\] are not in the run"):
+DEFINED = {"backbones": {"sasrec": {}, "gru4rec": {}, "caser": {}}, "encoders": {"llm": {}},
+           "variants": {"sasrec": {}, "pad": {}, "morec": {}, "disco": {}}}
+
+
+def test_report_block_names_must_be_defined_and_are_cut_to_the_run():
+    config = {**DEFINED, "report": {"tables": [{"title": "T", "variants": ["sasrec", "discoo"]}]}}
+    with pytest.raises(ConfigError, match=r"report.tables.0.variants: \['discoo'\] are not defined under variants"):
         parse_report(config, **RUN, k=10)
-    config = {"report": {"tables": [{"title": "T", "variants": ["pad"], "paired": {"variant": "pad",
-                                                                                    "against": ["sasrec"]}}]}}
+    config = {**DEFINED, "report": {"tables": [{"title": "T", "variants": ["disco", "pad", "sasrec"],
+                                                "backbones": ["caser", "sasrec"]}]}}
+    [table] = parse_report(config, **RUN, k=10).tables
+    assert table.rows.variants == ["pad", "sasrec"] and table.rows.backbones == ["sasrec"]
+    config = {**DEFINED, "report": {"tables": [{"title": "T", "variants": ["pad"],
+                                                "paired": {"variant": "pad", "against": ["sasrec"]}}]}}
     with pytest.raises(ConfigError, match=r"report.tables.0.paired: \['sasrec'\] are not among"):
         parse_report(config, **RUN, k=10)
     with pytest.raises(ConfigError, match="report.baseline"):
-        parse_report({"report": {"baseline": "bert4rec"}}, **RUN, k=10)
-    spec = parse_report({"report": {"figures": [{"name": "f", "kind": "groups", "caption": "c"}]}}, **RUN, k=10)
+        parse_report({**DEFINED, "report": {"baseline": "bert4rec"}}, **RUN, k=10)
+    spec = parse_report({**DEFINED, "report": {"figures": [{"name": "f", "kind": "groups", "caption": "c"}]}},
+                        **RUN, k=10)
     assert spec.figures[0].rows == Selection(**RUN) and spec.figures[0].metric == "nDCG@10"
-    assert parse_report({}, **RUN, k=10).tables == []
+    assert parse_report(DEFINED, **RUN, k=10).tables == []
 
 
 def test_rows_are_selected_by_backbone_then_variant():

@@ -15,7 +15,9 @@
           caption: ...
           backbones/encoders/variants: as for tables (kendall: the first backbone and encoder)
 
-A missing block means no extra tables or figures. Every name must be one the run defines.
+A missing block means no extra tables or figures. Every name must be defined in the config
+(under ``backbones`` / ``encoders`` / ``variants``); names the run does not train are left out,
+so one report block serves a run of any subset of the grid.
 """
 
 from __future__ import annotations
@@ -68,34 +70,37 @@ class ReportSpec:
     figures: list[FigureSpec] = field(default_factory=list)
 
 
-def _selection(block: dict[str, Any], key: str, defined: dict[str, list[str]]) -> Selection:
+def _selection(block: dict[str, Any], key: str, defined: dict[str, list[str]], ran: dict[str, list[str]]) -> Selection:
     chosen = {}
     for name in ("backbones", "encoders", "variants"):
-        values = list(block.get(name) or defined[name])
+        values = list(block.get(name) or ran[name])
         unknown = [v for v in values if v not in defined[name]]
         if unknown:
-            raise ConfigError(f"config key {key}.{name}: {unknown} are not in the run (run has {defined[name]})")
-        chosen[name] = values
+            raise ConfigError(f"config key {key}.{name}: {unknown} are not defined under {name} "
+                              f"(defined: {sorted(defined[name])})")
+        chosen[name] = [v for v in values if v in ran[name]]
     return Selection(**chosen)
 
 
 def parse_report(config: dict[str, Any], backbones: list[str], encoders: list[str], variants: list[str],
                  k: int) -> ReportSpec:
-    """The ``report`` block checked against what the run trains (names in run order when omitted)."""
+    """The ``report`` block checked against the config, reduced to what the run trains
+    (``backbones`` / ``encoders`` / ``variants``; all of them, in run order, where a block omits a key)."""
     block = config.get("report") or {}
-    defined = {"backbones": backbones, "encoders": encoders, "variants": variants}
+    defined = {name: list(config.get(name) or {}) for name in ("backbones", "encoders", "variants")}
+    ran = {"backbones": backbones, "encoders": encoders, "variants": variants}
     baseline = block.get("baseline")
-    if baseline is not None and baseline not in variants:
-        raise ConfigError(f"config key report.baseline: {baseline!r} is not a variant of the run ({variants})")
+    if baseline is not None and baseline not in defined["variants"]:
+        raise ConfigError(f"config key report.baseline: {baseline!r} is not defined under variants")
     tables = []
     for i, table in enumerate(block.get("tables") or []):
         key = f"report.tables.{i}"
-        rows = _selection(table, key, defined)
+        rows = _selection(table, key, defined, ran)
         paired = None
         if table.get("paired"):
             spec = table["paired"]
             wanted = [spec["variant"], *spec["against"]]
-            missing = [v for v in wanted if v not in rows.variants]
+            missing = [v for v in wanted if v not in (table.get("variants") or variants)]
             if missing:
                 raise ConfigError(f"config key {key}.paired: {missing} are not among the table's variants")
             paired = Paired(spec["variant"], list(spec["against"]))
@@ -106,7 +111,7 @@ def parse_report(config: dict[str, Any], backbones: list[str], encoders: list[st
         if figure["kind"] not in FIGURE_KINDS:
             raise ConfigError(f"config key {key}.kind: {figure['kind']!r} is not one of {list(FIGURE_KINDS)}")
         figures.append(FigureSpec(figure["name"], figure["kind"], figure.get("title", figure["name"]),
-                                  figure.get("caption", ""), _selection(figure, key, defined),
+                                  figure.get("caption", ""), _selection(figure, key, defined, ran),
                                   figure.get("metric", f"nDCG@{k}")))
     names = [f.name for f in figures]
     repeated = sorted({n for n in names if names.count(n) > 1})
