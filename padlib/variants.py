@@ -49,6 +49,12 @@ class Variant:
     def needs_text(self) -> bool:
         return self.method in TEXT_METHODS
 
+    def phase_train(self, phase: str) -> dict[str, Any]:
+        """This variant's overrides of the ``train`` block in ``phase``: its own ``train``
+        (every phase), then ``align.train`` / ``finetune.train`` (that phase only)."""
+        section = {"align": self.align, "finetune": self.finetune}.get(phase) or {}
+        return {**self.train, **section.get("train", {})}
+
 
 def _merged(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
     merged = copy.deepcopy(base)

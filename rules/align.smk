@@ -16,7 +16,7 @@ rule align:
     wildcard_constraints:
         alignment="|".join(ALIGNMENTS) or "(?!)",
     params:
-        stage=lambda wc: stage_params("align", wc.backbone, train=ALIGNMENTS[wc.alignment].train,
+        stage=lambda wc: stage_params("align", wc.backbone, train=ALIGNMENTS[wc.alignment].phase_train("align"),
                                       align=ALIGNMENTS[wc.alignment].align),
     threads: 2
     resources:

@@ -69,7 +69,7 @@ rule make:
     wildcard_constraints:
         variant=variants_of("make"),
     params:
-        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].train,
+        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].phase_train("finetune"),
                                       finetune=VARIANTS[wc.variant].finetune),
     threads: 2
     resources:

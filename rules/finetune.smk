@@ -18,7 +18,7 @@ rule finetune:
     wildcard_constraints:
         variant=variants_of("pad"),
     params:
-        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].train,
+        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].phase_train("finetune"),
                                       finetune=VARIANTS[wc.variant].finetune),
     threads: 2
     resources:

@@ -56,3 +56,16 @@ def test_configs_that_cannot_train_are_refused_before_the_run():
     config = config_with({"lost": {"method": "pad", "align": {"anchoring": "none", "gamma": 0.0}}})
     with pytest.raises(ConfigError, match="variants.lost.align: anchoring none with gamma 0"):
         resolve_variants(config)
+
+
+def test_a_phase_can_be_trained_differently_without_touching_the_others():
+    variants = resolve_variants(config_with({
+        "pad": {"method": "pad"},
+        "pad-slow-ft": {"method": "pad", "finetune": {"train": {"lr": 1e-4}}},
+        "pad-ce": {"method": "pad", "train": {"loss": "softmax"}, "align": {"train": {"lr": 1e-4}}},
+    }))
+    slow, ce = variants["pad-slow-ft"], variants["pad-ce"]
+    assert slow.phase_train("finetune") == {"lr": 1e-4} and slow.phase_train("align") == {}
+    assert (slow.align_tag, slow.pretrain_tag) == ("pad", "id")      # phases 1 and 2 are PAD's own
+    assert ce.phase_train("align") == {"loss": "softmax", "lr": 1e-4}
+    assert ce.phase_train("finetune") == {"loss": "softmax"} and ce.pretrain_tag == "id-loss-softmax"
