@@ -10,9 +10,10 @@ A variant is a method plus overrides of the default ``align`` / ``finetune`` con
       make:       {method: make, text_from: morec}
       sasrec-ce:  {method: id, train: {loss: softmax}}   # ``train`` applies to all its phases
 
-Variants whose effective alignment config is the same share one align run, named after the
-first of them in config order (``align/<name>/model.pt``): the ablations of phase 3 reuse
-PAD's phase 2 instead of repeating it, and editing ``align.gamma`` reruns that same artifact.
+Variants whose effective alignment config is the same share one align run (``align/<name>/model.pt``),
+named after the plainest of them: no ``finetune`` override, then no ``align`` override, then the
+shortest name (so ``pad``, whatever order the config files list the variants in). The ablations of
+phase 3 reuse PAD's phase 2 instead of repeating it, and editing ``align.gamma`` reruns that same artifact.
 Likewise the phase-1 model: variants without a ``train`` override share ``id/model.pt``;
 those with one share the run named after it (``{loss: softmax}`` → ``id-loss-softmax/model.pt``).
 """
@@ -66,21 +67,24 @@ def resolve_variants(config: dict[str, Any]) -> dict[str, Variant]:
     """Every variant of ``config['variants']`` with its effective align/finetune config."""
     default_align = {k: v for k, v in config["align"].items() if k != "train"}
     default_finetune = {k: v for k, v in config["finetune"].items() if k != "train"}
-    variants: dict[str, Variant] = {}
-    for name, spec in config["variants"].items():
+    specs = config["variants"]
+    effective = {}
+    for name, spec in specs.items():
         method = spec["method"]
         if method not in METHODS:
             raise ConfigError(f"config key variants.{name}.method: {method!r} is not one of {METHODS}")
         align = _merged(default_align, spec.get("align")) if method == "pad" else None
         finetune = _merged(default_finetune, spec.get("finetune")) if method in ("pad", "make") else None
-        train = copy.deepcopy(spec.get("train") or {})
+        effective[name] = (method, align, finetune, copy.deepcopy(spec.get("train") or {}))
+    variants: dict[str, Variant] = {}
+    for name, (method, align, finetune, train) in effective.items():
         owner = None
         if align is not None:
-            owner = next((v.align_tag for v in variants.values() if (v.align, v.train) == (align, train)), name)
-        pretrain_tag = pretrain_name(train)
-        variants[name] = Variant(name=name, method=method, label=spec.get("label", DEFAULT_LABELS[method]),
-                                 align=align, align_tag=owner, finetune=finetune, text_from=spec.get("text_from"),
-                                 train=train, pretrain_tag=pretrain_tag)
+            sharers = [n for n, e in effective.items() if e[1] is not None and (e[1], e[3]) == (align, train)]
+            owner = min(sharers, key=lambda n: (bool(specs[n].get("finetune")), bool(specs[n].get("align")), len(n), n))
+        variants[name] = Variant(name=name, method=method, label=specs[name].get("label", DEFAULT_LABELS[method]),
+                                 align=align, align_tag=owner, finetune=finetune, text_from=specs[name].get("text_from"),
+                                 train=train, pretrain_tag=pretrain_name(train))
     for variant in variants.values():
         if variant.method == "disco" and "disco" not in config:
             raise ConfigError(f"config key disco: missing; variant {variant.name!r} (method disco) needs its loss weights")

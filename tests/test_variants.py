@@ -69,3 +69,14 @@ def test_a_phase_can_be_trained_differently_without_touching_the_others():
     assert (slow.align_tag, slow.pretrain_tag) == ("pad", "id")      # phases 1 and 2 are PAD's own
     assert ce.phase_train("align") == {"loss": "softmax", "lr": 1e-4}
     assert ce.phase_train("finetune") == {"loss": "softmax"} and ce.pretrain_tag == "id-loss-softmax"
+
+
+def test_shared_runs_are_named_the_same_in_any_config_order():
+    specs = {"pad-wo-text": {"method": "pad", "finetune": {"experts": ["id", "aligned"]}},
+             "pad-slow-ft": {"method": "pad", "finetune": {"train": {"lr": 1e-4}}},
+             "smem": {"method": "pad", "align": {"gamma": 0.0}},
+             "pad": {"method": "pad"}}
+    for order in (list(specs), list(reversed(specs))):
+        variants = resolve_variants(config_with({name: specs[name] for name in order}))
+        assert {n: v.align_tag for n, v in variants.items()} == {
+            "pad-wo-text": "pad", "pad-slow-ft": "pad", "smem": "smem", "pad": "pad"}
