@@ -191,11 +191,12 @@ def kendall_targets(dataset):
 
 
 def figure_has_data(figure):
-    """A figure is drawn when the run trains something it shows (Kendall's τ: a non-anchored alignment)."""
+    """A figure is drawn when the run trains something it shows: a model (groups), two models to
+    compare (overall), or a non-anchored alignment (Kendall's τ)."""
     rows = figure.rows
     if figure.kind == "kendall":
         return bool(rows.backbones and rows.encoders and kendall_alignments(rows.backbones[0], rows.encoders[0]))
-    return bool(rows.backbones and rows.variants)
+    return bool(rows.backbones) and len(rows.variants) >= (2 if figure.kind == "overall" else 1)
 
 
 REPORT = dataclasses.replace(REPORT, figures=[f for f in REPORT.figures if figure_has_data(f)])
