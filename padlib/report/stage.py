@@ -41,10 +41,10 @@ def _bucket_table(runs: list[dict[str, Any]], k: int) -> pl.DataFrame:
 
 
 def kendall_means(kendall: list[dict[str, Any]]) -> dict[str, dict[int, dict]]:
-    """τ per alignment label and bucket, averaged over the seeds' kendall.json files."""
+    """τ per alignment label and bucket, averaged over the seeds' loaded kendall.json (``entry["tau"]``)."""
     values: dict[str, dict[int, list[float]]] = {}
     for entry in kendall:
-        for label, buckets in read_json(entry["path"])["tau"].items():
+        for label, buckets in entry["tau"].items():
             for bucket, block in buckets.items():
                 if block["tau"] is not None:
                     values.setdefault(label, {}).setdefault(int(bucket), []).append(block["tau"])
@@ -107,7 +107,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
     (``figure_paths``: name → PNG path); ``kendall``: ``{"backbone", "encoder", "seed", "path"}`` per
     kendall.json."""
     spec = spec or ReportSpec(baseline=None)
-    kendall = kendall or []
+    kendall = [{**entry, "tau": read_json(entry["path"])["tau"]} for entry in kendall or []]
     loaded = [{**run, "metrics": read_json(run["metrics"]), "stage_times": stage_times(run["stages"])} for run in runs]
     rows = metric_rows(loaded, k)
     summary = aggregate(rows)
