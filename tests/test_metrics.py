@@ -7,6 +7,7 @@ from torch import nn
 
 from padlib.evaluation.metrics import hit_rate, ndcg, summarize
 from padlib.evaluation.ranking import target_ranks, top_k
+from padlib.models.recommender import Catalog
 
 
 class FixedScores(nn.Module):
@@ -16,8 +17,11 @@ class FixedScores(nn.Module):
         super().__init__()
         self.scores = torch.tensor(scores)
 
-    def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.scores[items].expand(history.shape[0], -1)
+    def catalog(self) -> Catalog:
+        return Catalog([], self.scores.unsqueeze(-1))
+
+    def users(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
+        return torch.ones(history.shape[0], 1)
 
 
 def test_hr_and_ndcg_hand_computed():

@@ -32,17 +32,25 @@ def _history_mask(history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, n_items: int,
                  batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu") -> np.ndarray:
-    """0-based rank of each user's target among all items not in their history (0 = top)."""
+    """0-based rank of each user's target among all items not in their history (0 = top).
+
+    The catalogue (every item's vector, the text projection included) is computed once per
+    call, not per user batch; each user batch then costs one backbone pass per expert and one
+    matrix product per item chunk.
+    """
     model.eval()
+    catalog = model.catalog()
     ranks = []
     for start in range(0, history.shape[0], batch_size):
         hist = history[start:start + batch_size].to(device)
         tgt = target[start:start + batch_size].to(device)
-        target_score = model.catalog_logits(hist, tgt).diagonal()
+        users = model.users(hist, catalog)
+        target_score = (users @ catalog.matrix[tgt].T).diagonal()
         greater = torch.zeros_like(tgt)
         for lo in range(0, n_items + 1, chunk_size):
-            items = torch.arange(lo, min(lo + chunk_size, n_items + 1), device=device)
-            scores = model.catalog_logits(hist, items)
+            hi = min(lo + chunk_size, n_items + 1)
+            items = torch.arange(lo, hi, device=device)
+            scores = users @ catalog.matrix[lo:hi].T
             excluded = _history_mask(hist, items) | (items.view(1, -1) == tgt.unsqueeze(-1))
             greater += ((scores > target_score.unsqueeze(-1)) & ~excluded).sum(-1)
         ranks.append(greater.cpu())
@@ -51,15 +59,21 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
 
 @torch.inference_mode()
 def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
-          chunk_size: int = 65536, device: torch.device | str = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Top-k items (and scores) per user, history and padding excluded, merged over item chunks."""
+          chunk_size: int = 65536, device: torch.device | str = "cpu", catalog=None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k items (and scores) per user, history and padding excluded, merged over item chunks.
+
+    ``catalog`` (``model.catalog()``) can be prepared once and reused across calls (serving).
+    """
     model.eval()
+    catalog = model.catalog() if catalog is None else catalog
     hist = history.to(device)
+    users = model.users(hist, catalog)
     best_scores = torch.full((hist.shape[0], 0), -math.inf, device=device)
     best_items = torch.zeros((hist.shape[0], 0), dtype=torch.long, device=device)
     for lo in range(0, n_items + 1, chunk_size):
-        items = torch.arange(lo, min(lo + chunk_size, n_items + 1), device=device)
-        scores = model.catalog_logits(hist, items).masked_fill(_history_mask(hist, items), -math.inf)
+        hi = min(lo + chunk_size, n_items + 1)
+        items = torch.arange(lo, hi, device=device)
+        scores = (users @ catalog.matrix[lo:hi].T).masked_fill(_history_mask(hist, items), -math.inf)
         scores = torch.cat([best_scores, scores], 1)
         cand = torch.cat([best_items, items.expand(hist.shape[0], -1)], 1)
         best_scores, pos = scores.topk(min(k, scores.shape[1]), dim=1)

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from padlib.models.dropout import Dropout
+
 
 @dataclass(frozen=True)
 class CaserConfig:
@@ -39,7 +41,7 @@ class Caser(nn.Module):
         # A (window × 1) vertical filter is a weighted sum of the window's rows, shared over dims.
         self.vertical = nn.Linear(cfg.window, cfg.n_v)
         self.horizontal = nn.ModuleList(nn.Conv1d(cfg.dim, cfg.n_h, h) for h in range(1, cfg.window + 1))
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.fc = nn.Linear(cfg.n_v * cfg.dim + cfg.n_h * cfg.window, cfg.dim)
         nn.init.xavier_normal_(self.fc.weight)
         nn.init.zeros_(self.fc.bias)

@@ -48,6 +48,8 @@ def part_slices(dim: int) -> dict[str, slice]:
 class DisCoItems(nn.Module):
     """An ID table and a text projection, each of width d_s + d_p, combined into one d-dim vector."""
 
+    costly = True  # a text MLP per item: Expert.shared_item_vectors encodes each distinct item once
+
     def __init__(self, n_items: int, text: torch.Tensor, dim: int, layers: int = 4, dropout: float = 0.1) -> None:
         super().__init__()
         self.shared_dim, self.specific_dim = part_sizes(dim)

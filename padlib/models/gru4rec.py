@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from padlib.models.dropout import Dropout
+
 
 @dataclass(frozen=True)
 class GRU4RecConfig:
@@ -38,7 +40,7 @@ class GRU4Rec(nn.Module):
         super().__init__()
         self.cfg = cfg
         hidden = cfg.hidden or cfg.dim
-        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.emb_dropout = Dropout(cfg.dropout)
         self.gru = nn.GRU(cfg.dim, hidden, num_layers=cfg.layers, batch_first=True,
                           dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.proj = nn.Linear(hidden, cfg.dim) if hidden != cfg.dim else nn.Identity()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from padlib.models.dropout import Dropout
+
 
 class IdItems(nn.Module):
     def __init__(self, n_items: int, dim: int) -> None:
@@ -31,12 +33,14 @@ def projection_mlp(text_dim: int, dim: int, layers: int, dropout: float) -> nn.S
     """Official text projection: Linear(d_text→d)+GELU, then ``layers``×[Dropout, Linear d→d, GELU]."""
     modules: list[nn.Module] = [nn.Linear(text_dim, dim), nn.GELU()]
     for _ in range(layers):
-        modules += [nn.Dropout(dropout), nn.Linear(dim, dim), nn.GELU()]
+        modules += [Dropout(dropout), nn.Linear(dim, dim), nn.GELU()]
     return nn.Sequential(*modules)
 
 
 class TextItems(nn.Module):
     """Frozen text embeddings (a buffer, never trained) through a trainable projection."""
+
+    costly = True  # an MLP per item: Expert.shared_item_vectors encodes each distinct item once
 
     def __init__(self, text: torch.Tensor, dim: int, layers: int = 4, dropout: float = 0.1) -> None:
         super().__init__()
@@ -54,11 +58,13 @@ class TextItems(nn.Module):
 class FusedItems(nn.Module):
     """The alignment expert's items: concat(ID, projected text) → dropout → Linear 2d→d → GELU."""
 
+    costly = True
+
     def __init__(self, ids: IdItems, text: TextItems, dim: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.ids = ids
         self.text = text
-        self.fuse = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * dim, dim), nn.GELU())
+        self.fuse = nn.Sequential(Dropout(dropout), nn.Linear(2 * dim, dim), nn.GELU())
 
     @property
     def n_items(self) -> int:

@@ -2,16 +2,31 @@
 
 Both expose ``position_logits`` (training: a logit per position and candidate),
 ``all_position_logits`` (full-softmax training: every position against the whole
-catalogue, item vectors computed once) and ``catalog_logits`` (evaluation/serving:
-the last position against a chunk of items).
+catalogue, item vectors computed once), and for evaluation and serving ``catalog()``
+(every item's vector, computed once per pass) with ``users(history, catalog)``: a user's
+score for item i is ``users(...) @ catalog.matrix[i]``, one matrix product. PAD's gate
+depends on the item only, so its mixture folds into the catalogue: row i is
+[w_1(i)·v_1(i), ..., w_K(i)·v_K(i)] and the user vector is [u_1, ..., u_K].
+``catalog_logits`` scores the last position against some items without a prepared catalogue.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from padlib.models.experts import Expert
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Prepared item side for scoring: each expert's item table [N + 1, d_k] (the inputs a
+    user's history is looked up in) and the matrix [N + 1, D] user vectors are scored against."""
+
+    tables: list[torch.Tensor]
+    matrix: torch.Tensor
 
 
 class SingleExpert(nn.Module):
@@ -21,8 +36,17 @@ class SingleExpert(nn.Module):
 
     def position_logits(self, history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """history [B, L], candidates [B, L, C] → logits [B, L, C]."""
-        states = self.expert.user_states(history)
-        return (states.unsqueeze(2) * self.expert.item_vectors(candidates)).sum(-1)
+        inputs, targets = self.expert.shared_item_vectors(history, candidates)
+        states = self.expert.user_states(history, inputs)
+        return (states.unsqueeze(2) * targets).sum(-1)
+
+    def catalog(self) -> Catalog:
+        table = self.expert.item_table()
+        return Catalog([table], table)
+
+    def users(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
+        """history [B, L] → user vectors [B, D] to score against ``catalog.matrix``."""
+        return self.expert.user_vector(history, catalog.tables[0])
 
     def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
         """history [B, L] → logits [B, L, N + 1] against every item (column 0 = padding)."""
@@ -30,8 +54,7 @@ class SingleExpert(nn.Module):
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """history [B, L], items [M] → logits [B, M] of the latest position."""
-        users = self.expert.user_states(history)[:, -1]
-        return users @ self.expert.item_vectors(items).T
+        return self.expert.user_vector(history) @ self.expert.item_vectors(items).T
 
 
 class FrequencyGate(nn.Module):
@@ -95,9 +118,21 @@ class PADModel(nn.Module):
         return sum(w * part for w, part in zip(weights, logits))
 
     def position_logits(self, history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        vectors = [e.item_vectors(candidates) for e in self.experts.values()]
-        logits = [(e.user_states(history).unsqueeze(2) * v).sum(-1) for e, v in zip(self.experts.values(), vectors)]
+        vectors, logits = [], []
+        for expert in self.experts.values():
+            inputs, targets = expert.shared_item_vectors(history, candidates)
+            vectors.append(targets)
+            logits.append((expert.user_states(history, inputs).unsqueeze(2) * targets).sum(-1))
         return self._mix(candidates, vectors, logits)
+
+    def catalog(self) -> Catalog:
+        tables = [e.item_table() for e in self.experts.values()]
+        weights = self.gate(self.item_buckets, tables)            # [K, N + 1]
+        return Catalog(tables, torch.cat([w.unsqueeze(-1) * t for w, t in zip(weights, tables)], dim=-1))
+
+    def users(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
+        """history [B, L] → [B, K·d]: the experts' user vectors side by side."""
+        return torch.cat([e.user_vector(history, t) for e, t in zip(self.experts.values(), catalog.tables)], -1)
 
     def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
         """history [B, L] → [B, L, N + 1]: the gated mixture against every item, each item
@@ -109,5 +144,5 @@ class PADModel(nn.Module):
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         vectors = [e.item_vectors(items) for e in self.experts.values()]
-        logits = [e.user_states(history)[:, -1] @ v.T for e, v in zip(self.experts.values(), vectors)]
+        logits = [e.user_vector(history) @ v.T for e, v in zip(self.experts.values(), vectors)]
         return self._mix(items, vectors, logits)

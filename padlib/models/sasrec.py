@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from padlib.models.dropout import Dropout, dropout
+
 
 @dataclass(frozen=True)
 class SASRecConfig:
@@ -34,18 +36,22 @@ class _Block(nn.Module):
         self.out = nn.Linear(cfg.dim, cfg.dim)
         self.ffn_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
         self.ffn = nn.Sequential(
-            nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.ffn_dim, cfg.dim), nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(), Dropout(cfg.dropout),
+            nn.Linear(cfg.ffn_dim, cfg.dim), Dropout(cfg.dropout),
         )
 
-    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """x [B, L, d] → [B, L, d]; with ``last_only`` just the last position [B, 1, d] (keys and
+        values still come from every position), which is all that scoring a user needs."""
         b, length, d = x.shape
         q, k, v = self.qkv(self.attn_norm(x)).view(b, length, 3, self.heads, d // self.heads).unbind(2)
+        if last_only:
+            x, q, attn_mask = x[:, -1:], q[:, -1:], attn_mask[..., -1:, :]
         attn = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
             attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
         )
-        x = x + F.dropout(self.out(attn.transpose(1, 2).reshape(b, length, d)), self.dropout, self.training)
+        x = x + dropout(self.out(attn.transpose(1, 2).reshape(b, x.shape[1], d)), self.dropout, self.training)
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -55,11 +61,19 @@ class SASRec(nn.Module):
         self.cfg = cfg
         self.positions = nn.Embedding(cfg.max_length, cfg.dim)
         nn.init.normal_(self.positions.weight, std=cfg.dim ** -0.5)
-        self.emb_dropout = nn.Dropout(cfg.dropout)
+        self.emb_dropout = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.blocks))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
 
     def forward(self, item_vectors: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return self._run(item_vectors, valid, last_only=False)
+
+    def last_state(self, item_vectors: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """[B, d]: the last position's hidden state (the user vector), skipping the last block's
+        other positions."""
+        return self._run(item_vectors, valid, last_only=True)[:, -1]
+
+    def _run(self, item_vectors: torch.Tensor, valid: torch.Tensor, last_only: bool) -> torch.Tensor:
         length = item_vectors.shape[1]
         if length > self.cfg.max_length:
             raise ValueError(f"sequence length {length} exceeds SASRec max_length {self.cfg.max_length}")
@@ -70,6 +84,7 @@ class SASRec(nn.Module):
         # padded rows never attend to nothing (their outputs are zeroed below).
         mask = (causal & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
         mask = mask.unsqueeze(1)
-        for block in self.blocks:
-            x = block(x, mask) * valid.unsqueeze(-1)
+        for i, block in enumerate(self.blocks):
+            last = last_only and i == len(self.blocks) - 1
+            x = block(x, mask, last_only=last) * (valid[:, -1:] if last else valid).unsqueeze(-1)
         return self.final_norm(x)

@@ -22,6 +22,7 @@ from padlib.evaluation.ranking import target_ranks
 from padlib.training.sampling import sample_negatives
 
 LOSSES = ("bce", "softmax")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,21 @@ class TrainConfig:
     k: int = 10
     bce_weight: float = 1.0  # weight of the recommendation loss (whichever ``loss`` is)
     loss: str = "bce"        # "bce": one sampled negative per position; "softmax": full catalogue
+    precision: str = "auto"  # matmuls under bf16 autocast ("bf16"), or not; auto = bf16 on CUDA only
+    valid_every: int = 1     # validate every this many epochs; patience still counts epochs
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"train.loss: {self.loss!r} is not one of {list(LOSSES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision: {self.precision!r} is not one of {list(PRECISIONS)}")
+        if self.valid_every < 1:
+            raise ConfigError(f"train.valid_every: expected an integer ≥ 1, got {self.valid_every}")
+
+    def autocast(self, device: torch.device) -> torch.autocast:
+        """The forward pass's autocast context: bf16 matmuls with fp32 weights and optimizer state."""
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 @dataclass
@@ -94,30 +106,21 @@ def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg:
     return float(ndcg(ranks, cfg.k).mean())
 
 
-def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, device: torch.device,
-        extra_loss: ExtraLoss | None = None, desc: str = "train") -> FitResult:
-    """Train ``model`` in place; on return it holds the best-validation weights."""
-    start = time.perf_counter()
-    gen = torch.Generator().manual_seed(seed)
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best_state = copy.deepcopy(model.state_dict())
-    best_ndcg, best_epoch, stale = validation_ndcg(model, data.valid, data, cfg, device), 0, 0
-    history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": best_ndcg}]
+def train_epoch(model: nn.Module, data: SequenceData, cfg: TrainConfig, optimizer: torch.optim.Optimizer,
+                gen: torch.Generator, device: torch.device, extra_loss: ExtraLoss | None = None) -> float:
+    """One pass over the users in a random order; returns the mean loss."""
+    model.train()
     n_users = data.train_input.shape[0]
-    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
-    for epoch in bar:
-        model.train()
-        order = torch.randperm(n_users, generator=gen)
-        losses = []
-        for lo in range(0, n_users, cfg.batch_size):
-            rows = order[lo:lo + cfg.batch_size]
-            history_b, target_b = data.train_input[rows].to(device), data.train_target[rows].to(device)
-            negatives = None
-            if cfg.loss == "bce":
-                negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen)
-                negatives = negatives.to(device)
+    order = torch.randperm(n_users, generator=gen)
+    losses = []
+    for lo in range(0, n_users, cfg.batch_size):
+        rows = order[lo:lo + cfg.batch_size]
+        history_b, target_b = data.train_input[rows].to(device), data.train_target[rows].to(device)
+        negatives = None
+        if cfg.loss == "bce":
+            negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen)
+            negatives = negatives.to(device)
+        with cfg.autocast(device):
             loss = torch.zeros((), device=device)
             if cfg.bce_weight:
                 loss = cfg.bce_weight * recommendation_loss(model, history_b, target_b, negatives)
@@ -125,20 +128,49 @@ def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, devic
                 seen = [history_b.flatten(), target_b.flatten()] + ([] if negatives is None else [negatives.flatten()])
                 batch_items = torch.unique(torch.cat(seen))
                 loss = loss + extra_loss(model, Batch(history_b, target_b, negatives, batch_items[batch_items != 0]))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
+        optimizer.zero_grad(set_to_none=True)
+        loss.float().backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    return float(torch.stack(losses).float().mean())
+
+
+def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, device: torch.device,
+        extra_loss: ExtraLoss | None = None, desc: str = "train") -> FitResult:
+    """Train ``model`` in place; on return it holds the best-validation weights.
+
+    Validation runs every ``valid_every`` epochs (and before the first); training stops once
+    ``patience`` epochs have passed without a better validation nDCG. Each history entry
+    records the epoch's training and validation seconds.
+    """
+    start = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    best_state = copy.deepcopy(model.state_dict())
+    tick = time.perf_counter()
+    best_ndcg, best_epoch = validation_ndcg(model, data.valid, data, cfg, device), 0
+    history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": best_ndcg, "train_s": 0.0,
+                            "valid_s": time.perf_counter() - tick}]
+    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
+    for epoch in bar:
+        tick = time.perf_counter()
+        loss = train_epoch(model, data, cfg, optimizer, gen, device, extra_loss)
+        entry = {"epoch": epoch, "loss": loss, "valid_ndcg": None, "train_s": time.perf_counter() - tick,
+                 "valid_s": 0.0}
+        history.append(entry)
+        if epoch % cfg.valid_every and epoch != cfg.max_epochs:
+            continue
+        tick = time.perf_counter()
         score = validation_ndcg(model, data.valid, data, cfg, device)
-        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "valid_ndcg": score})
-        bar.set_postfix(loss=f"{np.mean(losses):.4f}", valid_ndcg=f"{score:.4f}", best=f"{best_ndcg:.4f}")
+        entry.update(valid_ndcg=score, valid_s=time.perf_counter() - tick)
+        bar.set_postfix(loss=f"{loss:.4f}", valid_ndcg=f"{score:.4f}", best=f"{best_ndcg:.4f}")
         if score > best_ndcg:
-            best_ndcg, best_epoch, stale = score, epoch, 0
+            best_ndcg, best_epoch = score, epoch
             best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
+        elif epoch - best_epoch >= cfg.patience:
+            break
     bar.close()
     model.load_state_dict(best_state)
     return FitResult(best_epoch, best_ndcg, len(history) - 1, time.perf_counter() - start, history)

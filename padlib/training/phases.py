@@ -85,13 +85,14 @@ def alignment_loss(cfg: dict[str, Any]):
     def loss(model: SingleExpert, batch: Batch) -> torch.Tensor:
         items = batch.items
         fused = model.expert.items
-        ids = fused.ids(items)
+        ids = fused.ids(items).float()
         if cfg["anchoring"] == "frozen":
             ids = ids.detach()
-        text = fused.text(items)
-        if kind == "infonce":
-            return gamma * info_nce(text, ids, cfg.get("temperature", 0.07))
-        return gamma * mmd2(text, ids, kernel=cfg["kernel"])
+        text = fused.text(items).float()
+        with torch.autocast(items.device.type, enabled=False):  # pairwise distances stay in fp32
+            if kind == "infonce":
+                return gamma * info_nce(text, ids, cfg.get("temperature", 0.07))
+            return gamma * mmd2(text, ids, kernel=cfg["kernel"])
     return loss
 
 
