@@ -12,12 +12,13 @@ import polars as pl
 from padlib.data.amazon import read_amazon
 from padlib.data.mind import read_mind
 from padlib.data.movielens import RELEASES, SOURCE_WHEELS, read_movielens
+from padlib.data.official import official_paths, read_official
 from padlib.data.protocol import ProtocolConfig, ProtocolResult, apply_protocol
 from padlib.data.tables import read_own_data
 from padlib.errors import ConfigError
 from padlib.io import atomic_path, write_manifest
 
-SOURCE_KINDS = (*RELEASES, "table", "mind", "amazon")
+SOURCE_KINDS = (*RELEASES, "table", "mind", "amazon", "official")
 OUTPUTS = ("items", "sequences", "splits")
 LIST_INPUTS = {"mind": ("behaviors", "news")}
 
@@ -29,7 +30,8 @@ def source_inputs(source: dict[str, Any]) -> dict[str, str]:
     ``<key>_<i>`` in list order (MIND: ``behaviors_0``, ``behaviors_1``, ..., ``news_0``, ...);
     ``read_source`` rebuilds the lists from those names. ``table`` gives ``interactions`` and
     ``item_file`` (``items`` would clash with Snakemake's ``Namedlist.items``), ``amazon``
-    gives ``ratings`` and ``meta``, and the MovieLens kinds nothing: the workflow adds the
+    gives ``ratings`` and ``meta``, ``official`` gives ``history`` and ``metadata`` (the files
+    named by ``path`` and ``name``), and the MovieLens kinds nothing: the workflow adds the
     pinned wheel ``source_wheel(source)`` as ``wheel`` itself.
     """
     kind = source["kind"]
@@ -39,6 +41,8 @@ def source_inputs(source: dict[str, Any]) -> dict[str, str]:
         return {"interactions": str(source["interactions"]), "item_file": str(source["items"])}
     if kind == "amazon":
         return {"ratings": str(source["ratings"]), "meta": str(source["meta"])}
+    if kind == "official":
+        return official_paths(source["path"], source["name"])
     if kind in LIST_INPUTS:
         return {f"{key}_{i}": str(path) for key in LIST_INPUTS[kind] for i, path in enumerate(source[key])}
     raise ConfigError(f"sources: unknown kind {kind!r}; expected one of {SOURCE_KINDS}")
@@ -93,6 +97,10 @@ def read_source(source: dict[str, Any], inputs: dict[str, str]) -> tuple[pl.Data
         path = _input(inputs, "ratings")
         inter, items = read_amazon(path, _input(inputs, "meta"))
         return inter, items, f"{path} (Amazon)"
+    if kind == "official":
+        path = _input(inputs, "history")
+        inter, items = read_official(path, _input(inputs, "metadata"))
+        return inter, items, f"{path} (official PAD layout)"
     raise ConfigError(f"sources: unknown kind {kind!r}; expected one of {SOURCE_KINDS}")
 
 
