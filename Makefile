@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint dry-run clean-results
+.PHONY: run test lint dry-run clean-results bench bench-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,22 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The benchmark's inputs (ML-1M and the paper's Prime Pantry, with SmolLM2 embeddings), then the
+# benchmark itself: figures for the current tree and ratios against BENCH_REFERENCE (benchmarks/bench.py).
+PRIME_PANTRY ?= ../shared/data/prime-pantry
+BENCH_REFERENCE ?= b12c064
+BENCH_DATA := results/ml-1m/embeddings/smollm2.parquet results/prime-pantry/embeddings/smollm2.parquet
+
+bench-data: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile benchmarks/ml-1m.yaml -- \
+		results/ml-1m/data/items.parquet results/ml-1m/embeddings/smollm2.parquet
+	$(BIN)/snakemake --cores $(CORES) --configfile benchmarks/prime-pantry.yaml \
+		--config 'sources={prime-pantry: {kind: official, path: $(PRIME_PANTRY), name: Prime_Pantry}}' -- \
+		results/prime-pantry/data/items.parquet results/prime-pantry/embeddings/smollm2.parquet
+
+bench: bench-data
+	$(BIN)/python benchmarks/bench.py --threads $(CORES) --reference $(BENCH_REFERENCE) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

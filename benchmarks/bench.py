@@ -341,7 +341,8 @@ def run_worker(tree: Path, label: str, args: argparse.Namespace, extras: bool) -
                 "--serve-batch", str(args.serve_batch)]
     if args.full and extras:
         cmd += ["--full"]
-    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": str(args.threads), "TQDM_DISABLE": "1"}
+    path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(args.threads), "TQDM_DISABLE": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     sys.stderr.write(proc.stderr[-4000:] if proc.returncode else "")
     if proc.returncode:
@@ -407,6 +408,8 @@ def main() -> None:
     parser.add_argument("--dataset", action="append",
                         help="name=DATA_DIR[,EMBEDDINGS.parquet] (default: ML-1M and Prime Pantry under results/)")
     parser.add_argument("--reference", default="b12c064", help="commit to compare with, or 'none'")
+    parser.add_argument("--reference-tree", help="a folder holding the reference's padlib/ and config.yaml "
+                                                 "(instead of extracting --reference with git archive)")
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-users", type=int, default=2048, help="users per timed training pass")
@@ -434,7 +437,9 @@ def main() -> None:
         if not (Path(data_dir) / "items.parquet").exists():
             raise SystemExit(f"{data_dir}: no processed data; build it first, e.g. `make bench-data`")
     reference = None
-    if args.reference != "none":
+    if args.reference_tree:
+        reference = run_worker(Path(args.reference_tree).resolve(), args.reference, args, extras=False)
+    elif args.reference != "none":
         with tempfile.TemporaryDirectory() as tmp:
             reference = run_worker(extract(args.reference, Path(tmp)), args.reference, args, extras=False)
     current = run_worker(ROOT, "current", args, extras=True)

@@ -1,0 +1,136 @@
+"""The speed paths compute the same model: prepared catalogue scoring, last-position SASRec,
+per-distinct-item text encoding, the cheaper dropout mask, bf16 autocast and sparse validation."""
+
+import pytest
+import torch
+
+from padlib.evaluation.ranking import target_ranks
+from padlib.models.build import ModelConfig, aligned_expert, id_expert, pad_model, text_expert
+from padlib.models.dropout import Dropout, dropout, keep_mask
+from padlib.models.recommender import SingleExpert
+from padlib.models.sasrec import SASRec, SASRecConfig
+from padlib.training.loop import TrainConfig, fit
+from padlib.training.phases import set_seed
+from test_backbones import tiny_data
+
+CFG = ModelConfig(dim=16, backbone={"name": "sasrec", "blocks": 2, "heads": 2, "ffn_dim": 32, "dropout": 0.1},
+                  projection_layers=2, projection_dropout=0.1, fusion_dropout=0.1)
+INIT = {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}
+N_ITEMS = 40
+
+
+def models():
+    torch.manual_seed(0)
+    text = torch.randn(N_ITEMS + 1, 24)
+    buckets = torch.randint(1, 5, (N_ITEMS + 1,))
+    return {
+        "sasrec": SingleExpert(id_expert(N_ITEMS, CFG, 6)),
+        "morec": SingleExpert(text_expert(text, CFG, 6)),
+        "aligned": SingleExpert(aligned_expert(N_ITEMS, text, CFG, 6)),
+        "pad": pad_model(N_ITEMS, text, buckets, 4, CFG, 6, INIT),
+        "pad-gate-network": pad_model(N_ITEMS, text, buckets, 4, CFG, 6, INIT, gate="network", gate_hidden=8),
+    }
+
+
+HISTORY = torch.tensor([[0, 0, 0, 3, 7, 9], [1, 2, 3, 4, 5, 6], [0, 0, 0, 0, 0, 40], [8, 8, 8, 1, 2, 8]])
+
+
+@pytest.mark.parametrize("name", list(models()))
+def test_prepared_catalogue_scores_equal_the_direct_scores(name):
+    model = models()[name].eval()
+    with torch.no_grad():
+        if name == "pad-gate-network":
+            for net in model.gate.nets:
+                net[-1].weight.normal_()  # make the gate depend on the item vectors
+        catalog = model.catalog()
+        prepared = model.users(HISTORY, catalog) @ catalog.matrix.T
+        direct = model.catalog_logits(HISTORY, torch.arange(N_ITEMS + 1))
+    assert prepared.shape == (4, N_ITEMS + 1)
+    assert torch.allclose(prepared, direct, atol=1e-5)
+
+
+def test_sasrec_last_state_is_the_last_position_of_the_full_pass():
+    torch.manual_seed(0)
+    net = SASRec(SASRecConfig(dim=16, blocks=3, heads=2, ffn_dim=32, dropout=0.0, max_length=6)).eval()
+    x = torch.randn(4, 6, 16)
+    valid = HISTORY != 0
+    assert torch.allclose(net.last_state(x, valid), net(x, valid)[:, -1], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["morec", "aligned", "sasrec"])
+def test_shared_item_vectors_match_per_occurrence_vectors_in_eval_mode(name):
+    expert = models()[name].eval().expert
+    candidates = torch.randint(0, N_ITEMS + 1, (4, 6, 2))
+    inputs, targets = expert.shared_item_vectors(HISTORY, candidates)
+    assert torch.allclose(inputs, expert.items(HISTORY), atol=1e-6)
+    assert torch.allclose(targets, expert.items(candidates), atol=1e-6)
+
+
+def test_shared_item_vectors_reuse_one_dropout_mask_per_distinct_item():
+    expert = models()["morec"].train().expert
+    idx = torch.tensor([[5, 5, 6, 5]])
+    (vectors,) = expert.shared_item_vectors(idx)
+    assert torch.equal(vectors[0, 0], vectors[0, 1]) and torch.equal(vectors[0, 0], vectors[0, 3])
+    assert not torch.equal(vectors[0, 0], vectors[0, 2])
+
+
+def test_dropout_mask_rate_and_inverted_scaling():
+    torch.manual_seed(0)
+    for p in (0.1, 0.5):
+        mask = keep_mask((1000, 1000), p)
+        assert mask.float().mean().item() == pytest.approx(1 - p, abs=2e-3)
+    x = torch.ones(500, 400)
+    out = dropout(x, 0.1, training=True)
+    values = out.unique().tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.9)
+    assert out.mean().item() == pytest.approx(1.0, abs=0.01)
+    assert dropout(x, 0.1, training=False) is x
+    layer = Dropout(0.3).eval()
+    assert layer(x) is x
+    with pytest.raises(ValueError, match="dropout probability"):
+        Dropout(1.5)
+
+
+def test_dropout_gradient_flows_through_kept_elements_only():
+    torch.manual_seed(1)
+    x = torch.randn(64, 32, requires_grad=True)
+    out = dropout(x, 0.25, training=True)
+    out.sum().backward()
+    kept = out != 0
+    assert torch.allclose(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.75))
+    assert (x.grad[~kept] == 0).all()
+
+
+def test_dropout_is_reproducible_under_the_global_seed():
+    x = torch.randn(100, 100)
+    set_seed(7)
+    first = dropout(x, 0.1, True)
+    set_seed(7)
+    assert torch.equal(first, dropout(x, 0.1, True))
+
+
+def test_ranks_from_the_prepared_catalogue_match_scoring_every_item_directly():
+    model = models()["pad"].eval()
+    target = torch.tensor([10, 4, 40, 2])
+    ranks = target_ranks(model, HISTORY, target, N_ITEMS, batch_size=3, chunk_size=7)
+    with torch.no_grad():
+        scores = model.catalog_logits(HISTORY, torch.arange(N_ITEMS + 1))
+    for u in range(4):
+        excluded = {0, *HISTORY[u].tolist()} - {int(target[u])}
+        better = [i for i in range(N_ITEMS + 1) if i not in excluded and i != int(target[u])
+                  and scores[u, i] > scores[u, target[u]] + 1e-5]
+        assert abs(int(ranks[u]) - len(better)) <= 1  # ±1 for a near-tie decided by rounding
+
+
+def test_bf16_precision_trains_and_validation_every_k_epochs_counts_patience_in_epochs():
+    data = tiny_data(n_items=N_ITEMS, length=6)
+    set_seed(0)
+    model = SingleExpert(id_expert(data.n_items, CFG, data.max_input_length))
+    cfg = TrainConfig(batch_size=16, lr=0.01, max_epochs=7, patience=4, eval_batch_size=64, precision="bf16",
+                      valid_every=2)
+    result = fit(model, data, cfg, 0, torch.device("cpu"), desc="test")
+    validated = [h["epoch"] for h in result.history if h["valid_ndcg"] is not None]
+    assert validated[:4] == [0, 2, 4, 6] and result.best_epoch in validated
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history[1:])
+    assert all(h["train_s"] > 0 for h in result.history[1:])
+    assert result.best_valid_ndcg == max(h["valid_ndcg"] for h in result.history if h["valid_ndcg"] is not None)
