@@ -134,3 +134,14 @@ def test_bf16_precision_trains_and_validation_every_k_epochs_counts_patience_in_
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history[1:])
     assert all(h["train_s"] > 0 for h in result.history[1:])
     assert result.best_valid_ndcg == max(h["valid_ndcg"] for h in result.history if h["valid_ndcg"] is not None)
+
+
+def test_length_batches_are_longest_first_within_the_token_budget():
+    from padlib.text.encoder import length_batches
+    lengths = [3, 10, 4, 4, 9, 1, 2, 2]
+    batches = length_batches(lengths, batch_size=8, max_tokens=20)
+    assert [i for b in batches for i in b] == sorted(range(8), key=lambda i: -lengths[i])
+    assert all(len(b) * max(lengths[i] for i in b) <= 20 for b in batches)
+    assert [len(b) for b in batches] == [2, 5, 1]   # 10,9 | 4,4,3,2,2 | 1
+    assert length_batches(lengths, batch_size=3) == [[1, 4, 2], [3, 0, 6], [7, 5]]
+    assert length_batches([50], batch_size=4, max_tokens=8) == [[0]]  # one over-long text still gets a batch

@@ -226,16 +226,30 @@ def _tokenize(
     return rows
 
 
+def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices of ``lengths`` grouped longest first: at most ``batch_size`` texts per batch and, with
+    ``max_tokens``, at most that many padded tokens (texts × the batch's longest), so batches of
+    short texts grow and no compute goes to padding beyond the length spread within a batch."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, start = [], 0
+    while start < len(order):
+        size = batch_size
+        if max_tokens is not None:
+            size = max(1, min(batch_size, max_tokens // max(lengths[order[start]], 1)))
+        batches.append(order[start:start + size])
+        start += size
+    return batches
+
+
 def _encode_chunk(
-    encoder: TextEncoder, texts: Sequence[str], batch_size: int, max_length: int, offset: int, bar: tqdm
+    encoder: TextEncoder, texts: Sequence[str], batch_size: int, max_length: int, offset: int, bar: tqdm,
+    max_tokens: int | None = None,
 ) -> np.ndarray:
     """Vectors for one chunk, batched longest first (less padding, and an OOM shows on the first batch)."""
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     rows = _tokenize(encoder, texts, max_length, offset)
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i]["input_ids"]))
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        for idx in length_batches([len(r["input_ids"]) for r in rows], batch_size, max_tokens):
             features = encoder.tokenizer.pad([rows[i] for i in idx], padding=True, return_tensors="pt")
             out[idx] = _embed_batch(encoder, dict(features))
             bar.update(len(idx))
@@ -249,17 +263,20 @@ def encode_chunks(
     max_length: int = 512,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
+    max_tokens: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield ``[<= chunk_size, dim]`` float32 vectors for consecutive slices of ``texts``, in order.
 
     Only one chunk is tokenized and held at a time, so memory is O(chunk_size x dim)
     however long the catalogue (10^6 items x 4096 floats would be 16 GB at once).
     """
-    if batch_size < 1 or chunk_size < 1:
-        raise ValueError(f"batch_size and chunk_size must be positive; got {batch_size} and {chunk_size}")
+    if batch_size < 1 or chunk_size < 1 or (max_tokens is not None and max_tokens < 1):
+        raise ValueError(f"batch_size, chunk_size and max_tokens must be positive; got {batch_size}, "
+                         f"{chunk_size} and {max_tokens}")
     with tqdm(total=len(texts), disable=not progress, desc="encode", unit="text") as bar:
         for start in range(0, len(texts), chunk_size):
-            yield _encode_chunk(encoder, texts[start : start + chunk_size], batch_size, max_length, start, bar)
+            yield _encode_chunk(encoder, texts[start : start + chunk_size], batch_size, max_length, start, bar,
+                                max_tokens)
 
 
 def encode(
@@ -268,13 +285,14 @@ def encode(
     batch_size: int = 32,
     max_length: int = 512,
     progress: bool = True,
+    max_tokens: int | None = None,
 ) -> np.ndarray:
     """Mean-pooled float32 vectors ``[len(texts), dim]``, in the order of ``texts``, all in memory.
 
     For small inputs; large catalogues go through :func:`encode_to_parquet`. The whole
     input is one chunk, so batches are formed over all texts, longest first.
     """
-    chunks = list(encode_chunks(encoder, texts, batch_size, max_length, max(len(texts), 1), progress))
+    chunks = list(encode_chunks(encoder, texts, batch_size, max_length, max(len(texts), 1), progress, max_tokens))
     return chunks[0] if chunks else np.empty((0, encoder.dim), dtype=np.float32)
 
 
@@ -288,6 +306,7 @@ def encode_to_parquet(
     max_length: int = 512,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = True,
+    max_tokens: int | None = None,
 ) -> int:
     """Stream the vectors of ``texts`` into an embeddings Parquet, one row group per chunk; return the row count.
 
@@ -299,7 +318,7 @@ def encode_to_parquet(
         raise ValueError(f"need one item_idx per text; got {item_idx.shape} item ids for {len(texts)} texts")
     written = 0
     with embeddings_writer(out_path, encoder.dim, metadata) as write:
-        for vectors in encode_chunks(encoder, texts, batch_size, max_length, chunk_size, progress):
+        for vectors in encode_chunks(encoder, texts, batch_size, max_length, chunk_size, progress, max_tokens):
             write(item_idx[written : written + len(vectors)], vectors)
             written += len(vectors)
     return written

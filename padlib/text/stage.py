@@ -66,7 +66,7 @@ def embed_items(items_path: str, model_dir: str, encoder_name: str, encoder_cfg:
         metadata = shard_metadata(metadata, shard, n_shards)
     written = encode_to_parquet(encoder, part["item_idx"].to_numpy(), texts, out, metadata,
                                 batch_size=encoder_cfg["batch_size"], max_length=encoder_cfg["max_length"],
-                                chunk_size=chunk_size, progress=progress)
+                                chunk_size=chunk_size, progress=progress, max_tokens=encoder_cfg.get("max_tokens"))
     write_manifest(out, config={"encoder": encoder_cfg, "device": device},
                    inputs=[items_path, *_adapter_weight_files(adapters)],
                    wall_time_s=time.perf_counter() - start_time, device=str(encoder.device),
