@@ -159,7 +159,7 @@ def load_dataset(data_dir: str, embeddings: str | None, config: dict, text_dim: 
     from padlib.text.store import read_embeddings
     protocol = config["protocol"]
     data = SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"])
-    if embeddings and Path(embeddings).exists():
+    if embeddings and Path(embeddings).is_file():
         matrix, _ = read_embeddings(embeddings, data.n_items)
         text = torch.from_numpy(normalize_text(matrix, config["model"]["text_norm"]))
     else:
@@ -207,8 +207,9 @@ def serving(config: dict, device, n_items: int, users: int, batch: int) -> dict:
     return out
 
 
-def embedding(device, texts: list[str], threads: int) -> dict:
-    """Texts/s, tokens/s and achieved FLOP/s of the SmolLM2 encoder over ``texts``."""
+def embedding(device, texts: list[str], encoder_cfg: dict) -> dict:
+    """Texts/s, tokens/s and achieved FLOP/s of the SmolLM2 encoder over ``texts``, batched as the
+    embed stage batches them (``batch_size`` and ``max_tokens`` of the encoder's config)."""
     import torch
     from padlib.text.encoder import encode, load_text_encoder
     model_dir = ROOT / "resources/models/smollm2"
@@ -227,15 +228,16 @@ def embedding(device, texts: list[str], threads: int) -> dict:
     params = sum(p.numel() for n, p in encoder.model.named_parameters() if "embed_tokens" not in n)
     # 2 FLOPs per weight per token, plus attention scores and mixing: 4·layers·hidden per token pair
     flops = sum(2 * params * t + 4 * cfg.num_hidden_layers * cfg.hidden_size * t * t for t in lengths)
-    encode(encoder, texts[:64], batch_size=32, progress=False)  # warm-up
+    batching = {"batch_size": encoder_cfg["batch_size"], "max_tokens": encoder_cfg.get("max_tokens")}
+    encode(encoder, texts[:64], progress=False, **batching)  # warm-up
     _sync(device)
     start = time.perf_counter()
-    encode(encoder, texts, batch_size=32, progress=False)
+    encode(encoder, texts, progress=False, **batching)
     _sync(device)
     seconds = time.perf_counter() - start
     return {"texts": len(texts), "tokens": sum(lengths), "seconds": seconds, "texts_per_s": len(texts) / seconds,
             "tokens_per_s": sum(lengths) / seconds, "gflops": flops / seconds / 1e9,
-            "dtype": str(next(encoder.model.parameters()).dtype).removeprefix("torch."), "source": source}
+            "dtype": str(next(encoder.model.parameters()).dtype).removeprefix("torch."), "source": source, **batching}
 
 
 def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Path) -> dict:
@@ -273,6 +275,25 @@ def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Pat
     return out
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def parse_dataset(spec: str) -> tuple[str, str, str]:
+    """``name=DATA_DIR[,EMBEDDINGS]`` → (name, data dir, embeddings path or "")."""
+    name, _, paths = spec.partition("=")
+    data_dir, _, embeddings = paths.partition(",")
+    if not name or not data_dir:
+        raise SystemExit(f"--dataset {spec!r}: expected name=DATA_DIR[,EMBEDDINGS.parquet]")
+    return name, data_dir, embeddings
+
+
 def worker(args: argparse.Namespace) -> None:
     import torch
     import yaml
@@ -280,12 +301,15 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     config = yaml.safe_load((Path(args.tree) / "config.yaml").read_text())
-    result: dict = {"datasets": {}}
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    result: dict = {"datasets": {}, "machine": {
+        "cpu": _cpu_name(), "cores": cores, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}}
     for spec in args.dataset:
-        name, data_dir, embeddings = (spec.split("=", 1)[0], *spec.split("=", 1)[1].split(","))
+        name, data_dir, embeddings = parse_dataset(spec)
         data, text = load_dataset(data_dir, embeddings, config, args.text_dim)
         entry: dict = {"users": data.valid.history.shape[0], "items": data.n_items,
-                       "real_text": Path(embeddings).exists(), "phases": {}}
+                       "real_text": bool(embeddings) and Path(embeddings).is_file(), "phases": {}}
         for phase in PHASES:
             entry["phases"][phase] = time_phase(phase, data, text, config, device, args.train_users)
             print(f"[{args.label}] {name} {phase}: {entry['phases'][phase]}", file=sys.stderr, flush=True)
@@ -295,11 +319,11 @@ def worker(args: argparse.Namespace) -> None:
         print(f"[{args.label}] peak: {result['peak_gflops']}", file=sys.stderr, flush=True)
         if args.embed_texts:
             import polars as pl
-            first = args.dataset[0].split("=", 1)[1].split(",")[0]
+            first = parse_dataset(args.dataset[0])[1]
             items = pl.read_parquet(Path(first) / "items.parquet")
             column = "title" if "title" in items.columns else items.columns[-1]
             texts = [str(t) for t in items[column].to_list()[:args.embed_texts]]
-            result["embedding"] = embedding(device, texts, args.threads)
+            result["embedding"] = embedding(device, texts, config["encoders"]["smollm2"])
             print(f"[{args.label}] embedding: {result['embedding']}", file=sys.stderr, flush=True)
     if args.serve_items:
         result["serving"] = serving(config, device, args.serve_items, args.serve_users, args.serve_batch)
@@ -307,7 +331,7 @@ def worker(args: argparse.Namespace) -> None:
     if args.full:
         result["full"] = {}
         for spec in args.dataset:
-            name, data_dir, embeddings = (spec.split("=", 1)[0], *spec.split("=", 1)[1].split(","))
+            name, data_dir, embeddings = parse_dataset(spec)
             with tempfile.TemporaryDirectory() as tmp:
                 result["full"][name] = full_runs(data_dir, embeddings, config, device, Path(tmp))
             print(f"[{args.label}] full {name}: {result['full'][name]}", file=sys.stderr, flush=True)
@@ -355,11 +379,9 @@ def ratio(ref: float | None, new: float | None) -> str:
 
 
 def table(current: dict, reference: dict | None, args: argparse.Namespace) -> str:
-    import torch
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    lines = [f"machine: {platform.processor() or platform.machine()}, {cores} cores, torch {torch.__version__}, "
-             f"{args.threads} torch threads, device {args.device}"
-             + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""),
+    m = current["machine"]
+    lines = [f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} torch threads, "
+             f"device {m['device']}",
              f"reference: {args.reference}; command: python benchmarks/bench.py {' '.join(sys.argv[1:])}", "",
              "| figure | dataset | reference | current | speed-up |", "|---|---|---|---|---|"]
     for name, entry in current["datasets"].items():
@@ -383,15 +405,20 @@ def table(current: dict, reference: dict | None, args: argparse.Namespace) -> st
                      f"{ratio(old_ms, cur['latency_ms'])} |")
         lines.append(f"| top-10 per user, batch of {cur.get('batch')} | {cur['n_items']:,} items | — | "
                      f"{cur.get('batched_ms_per_user', float('nan')):.1f} ms | — |")
-        lines.append(f"| loading (catalogue build) | {cur['n_items']:,} items | — | {cur['load_s']:.1f} s | — |")
+        lines.append(f"| loading (catalogue build) | {cur['n_items']:,} items | — | {cur['load_s']:.2f} s | — |")
     lines.append("")
+    for name, entry in current["datasets"].items():
+        text = "the SmolLM2 embeddings" if entry["real_text"] else "random text vectors (speed does not depend on them)"
+        lines.append(f"{name}: {entry['users']:,} users, {entry['items']:,} items, {text}")
     if "peak_gflops" in current:
         peak = current["peak_gflops"]
         lines.append(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
     if "embedding" in current:
         e = current["embedding"]
         peak = current["peak_gflops"]["bf16" if e["dtype"] == "bfloat16" else "fp32"]
-        lines.append(f"embedding ({e['source']}, {e['dtype']}): {e['texts']} texts, {e['tokens']} tokens in "
+        budget = f", ≤ {e['max_tokens']} padded tokens" if e.get("max_tokens") else ""
+        lines.append(f"embedding ({e['source']}, {e['dtype']}, batches of ≤ {e['batch_size']} texts{budget}, "
+                     f"longest first): {e['texts']} texts, {e['tokens']} tokens in "
                      f"{e['seconds']:.1f} s = {e['texts_per_s']:.0f} texts/s, {e['tokens_per_s']:.0f} tokens/s, "
                      f"{e['gflops']:.0f} GFLOP/s = {100 * e['gflops'] / peak:.0f} % of the measured "
                      f"{e['dtype']} matmul peak")
@@ -433,7 +460,7 @@ def main() -> None:
         worker(args)
         return
     for spec in args.dataset:
-        data_dir = spec.split("=", 1)[1].split(",")[0]
+        _, data_dir, _ = parse_dataset(spec)
         if not (Path(data_dir) / "items.parquet").exists():
             raise SystemExit(f"{data_dir}: no processed data; build it first, e.g. `make bench-data`")
     reference = None

@@ -40,28 +40,38 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="folder for the checkpoints and results.json")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--train", default="{}", help="JSON overrides of every phase's train block")
-    parser.add_argument("--finetune-train", default="{}", help="JSON overrides of phase 3's train block only")
+    for phase in ("pretrain", "align", "finetune"):
+        parser.add_argument(f"--{phase}-train", default="{}", help=f"JSON overrides of the {phase} train block only")
+    parser.add_argument("--phases", type=int, default=3, help="run the first this many phases (1: pretrain only)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip pretrain/align when their checkpoints are already in --out (phase-3 sweeps)")
+    parser.add_argument("--tag", default="", help="suffix of the --tag-phase checkpoint's name (sweeps)")
+    parser.add_argument("--tag-phase", default="finetune", choices=["pretrain", "align", "finetune"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from padlib.training.phases import align, finetune, pretrain
 
     config = yaml.safe_load(Path(args.config).read_text())
     overrides = json.loads(args.train)
+
+    def params(phase: str) -> dict:
+        return stage_params(config, phase, {**overrides, **json.loads(getattr(args, f"{phase}_train"))})
     out = Path(args.out)
     rows = []
     for seed in args.seeds:
         run = out / f"seed{seed}"
         run.mkdir(parents=True, exist_ok=True)
-        ckpt = {p: str(run / f"{p}.pt") for p in ("pretrain", "align", "finetune")}
+        ckpt = {p: str(run / f"{p}.pt") for p in ("pretrain", "align")}
+        ckpt[args.tag_phase] = str(run / f"{args.tag_phase}{args.tag}.pt")
         steps = [
-            ("pretrain", lambda: pretrain(args.data, ckpt["pretrain"], stage_params(config, "pretrain", overrides), seed)),
-            ("align", lambda: align(args.data, args.embeddings, ckpt["pretrain"], ckpt["align"],
-                                    stage_params(config, "align", overrides), seed)),
+            ("pretrain", lambda: pretrain(args.data, ckpt["pretrain"], params("pretrain"), seed)),
+            ("align", lambda: align(args.data, args.embeddings, ckpt["pretrain"], ckpt["align"], params("align"), seed)),
             ("finetune", lambda: finetune(args.data, args.embeddings, ckpt["pretrain"], ckpt["align"], ckpt["finetune"],
-                                          stage_params(config, "finetune",
-                                                       {**overrides, **json.loads(args.finetune_train)}), seed)),
+                                          params("finetune"), seed)),
         ]
-        for phase, call in steps:
+        for phase, call in steps[:args.phases]:
+            if args.reuse and phase != args.tag_phase and Path(ckpt[phase]).exists():
+                continue
             start = time.perf_counter()
             result = call()
             row = {"seed": seed, "phase": phase, "valid_ndcg": result.best_valid_ndcg, "best_epoch": result.best_epoch,

@@ -41,3 +41,16 @@ def resolve_dtype(dtype: str | torch.dtype = "auto", device: str | torch.device 
     if name not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use 'auto' or one of {sorted(_DTYPES)}")
     return _DTYPES[name]
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 matmuls run natively (faster than fp32): CUDA, or a CPU with AVX512-BF16 or AMX.
+
+    Elsewhere bf16 is emulated on the CPU and slower than fp32, so ``precision: auto`` keeps fp32.
+    """
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from padlib.data.dataset import EvalSplit, SequenceData
+from padlib.device import native_bf16
 from padlib.errors import ConfigError
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
@@ -50,7 +51,7 @@ class TrainConfig:
     k: int = 10
     bce_weight: float = 1.0  # weight of the recommendation loss (whichever ``loss`` is)
     loss: str = "bce"        # "bce": one sampled negative per position; "softmax": full catalogue
-    precision: str = "auto"  # matmuls under bf16 autocast ("bf16"), or not; auto = bf16 on CUDA only
+    precision: str = "auto"  # matmuls under bf16 autocast ("bf16") or not; auto = bf16 where it is native
     valid_every: int = 1     # validate every this many epochs; patience still counts epochs
 
     def __post_init__(self) -> None:
@@ -63,7 +64,7 @@ class TrainConfig:
 
     def autocast(self, device: torch.device) -> torch.autocast:
         """The forward pass's autocast context: bf16 matmuls with fp32 weights and optimizer state."""
-        bf16 = self.precision == "bf16" or (self.precision == "auto" and device.type == "cuda")
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and native_bf16(device))
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 
