@@ -294,6 +294,26 @@ def parse_dataset(spec: str) -> tuple[str, str, str]:
     return name, data_dir, embeddings
 
 
+def summarize_runs(results: Path) -> str:
+    """Time to the best validation epoch of every training run under ``results`` (a workflow's own
+    checkpoints: their fit history records each epoch's training and validation seconds), with the
+    test nDCG@10 of the run's metrics.json when evaluated."""
+    from padlib.models.build import load_checkpoint
+    lines = ["| run | best epoch / run | to best | total | valid nDCG@10 | test nDCG@10 |", "|---|---|---|---|---|---|"]
+    for path in sorted(results.rglob("model.pt")):
+        fit = load_checkpoint(path)["fit"]
+        upto = [h for h in fit["history"] if h["epoch"] <= fit["best_epoch"]]
+        if not all("train_s" in h for h in upto):
+            continue
+        to_best = sum(h["train_s"] + h["valid_s"] for h in upto)
+        metrics = path.parent / "metrics.json"
+        test = json.loads(metrics.read_text())["test"]["overall"]["ndcg@10"] if metrics.exists() else None
+        lines.append(f"| {path.parent.relative_to(results)} | {fit['best_epoch']} / {fit['epochs_run']} | "
+                     f"{to_best:.0f} s | {fit['wall_time_s']:.0f} s | {fit['best_valid_ndcg']:.4f} | "
+                     f"{'—' if test is None else f'{test:.4f}'} |")
+    return "\n".join(lines)
+
+
 def worker(args: argparse.Namespace) -> None:
     import torch
     import yaml
@@ -448,6 +468,8 @@ def main() -> None:
     parser.add_argument("--serve-batch", type=int, default=256)
     parser.add_argument("--full", action="store_true", help="also train every phase to early stopping (slow)")
     parser.add_argument("--json", help="write the raw figures here")
+    parser.add_argument("--runs", help="only summarise the training runs under this results folder "
+                                       "(e.g. results/prime-pantry after a workflow run) and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tree", help=argparse.SUPPRESS)
     parser.add_argument("--label", default="current", help=argparse.SUPPRESS)
@@ -458,6 +480,9 @@ def main() -> None:
                         for name in ("ml-1m", "prime-pantry")]
     if args.worker:
         worker(args)
+        return
+    if args.runs:
+        print(summarize_runs(Path(args.runs)))
         return
     for spec in args.dataset:
         _, data_dir, _ = parse_dataset(spec)

@@ -270,9 +270,10 @@ def encode_chunks(
     Only one chunk is tokenized and held at a time, so memory is O(chunk_size x dim)
     however long the catalogue (10^6 items x 4096 floats would be 16 GB at once).
     """
-    if batch_size < 1 or chunk_size < 1 or (max_tokens is not None and max_tokens < 1):
-        raise ValueError(f"batch_size, chunk_size and max_tokens must be positive; got {batch_size}, "
-                         f"{chunk_size} and {max_tokens}")
+    if batch_size < 1 or chunk_size < 1:
+        raise ValueError(f"batch_size and chunk_size must be positive; got {batch_size} and {chunk_size}")
+    if max_tokens is not None and max_tokens < 1:
+        raise ValueError(f"max_tokens must be positive (or None for no token budget); got {max_tokens}")
     with tqdm(total=len(texts), disable=not progress, desc="encode", unit="text") as bar:
         for start in range(0, len(texts), chunk_size):
             yield _encode_chunk(encoder, texts[start : start + chunk_size], batch_size, max_length, start, bar,
