@@ -145,3 +145,27 @@ def test_length_batches_are_longest_first_within_the_token_budget():
     assert [len(b) for b in batches] == [2, 5, 1]   # 10,9 | 4,4,3,2,2 | 1
     assert length_batches(lengths, batch_size=3) == [[1, 4, 2], [3, 0, 6], [7, 5]]
     assert length_batches([50], batch_size=4, max_tokens=8) == [[0]]  # one over-long text still gets a batch
+
+
+def test_alignment_samples_are_per_user_group_and_the_loss_averages_them():
+    from padlib.training.loop import Batch
+    from padlib.training.phases import alignment_loss, sample_groups
+    history = torch.tensor([[0, 1, 2], [3, 3, 4], [0, 0, 5], [6, 7, 1]])
+    target = torch.tensor([[1, 2, 9], [3, 4, 8], [0, 5, 7], [7, 1, 2]])
+    negatives = torch.tensor([[10, 11, 12], [13, 14, 15], [16, 17, 18], [19, 20, 21]])
+    seen = torch.unique(torch.cat([history.flatten(), target.flatten(), negatives.flatten()]))
+    batch = Batch(history, target, negatives, seen[seen != 0])
+    groups = sample_groups(batch, 2)
+    assert [g.tolist() for g in groups] == [[1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15],
+                                            [1, 2, 5, 6, 7, 16, 17, 18, 19, 20, 21]]
+    assert [g.tolist() for g in sample_groups(batch, None)] == [batch.items.tolist()]
+    assert [g.tolist() for g in sample_groups(batch, 4)] == [batch.items.tolist()]
+    model = models()["aligned"].eval()
+    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec"}
+    from padlib.losses.mmd import mmd2
+    fused = model.expert.items
+    with torch.no_grad():
+        expected = 0.5 * sum(mmd2(fused.text(g), fused.ids(g)) for g in groups) / 2
+        whole = 0.5 * mmd2(fused.text(batch.items), fused.ids(batch.items))
+        assert torch.allclose(alignment_loss({**cfg, "sample_users": 2})(model, batch), expected, atol=1e-6)
+        assert torch.allclose(alignment_loss(cfg)(model, batch), whole, atol=1e-6)
