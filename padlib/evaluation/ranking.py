@@ -6,6 +6,7 @@ chunk, so a catalogue of 10^6 items never needs a [users × items] matrix at onc
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -31,12 +32,14 @@ def _history_mask(history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, n_items: int,
-                 batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu") -> np.ndarray:
+                 batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu",
+                 autocast: contextlib.AbstractContextManager | None = None) -> np.ndarray:
     """0-based rank of each user's target among all items not in their history (0 = top).
 
     The catalogue (every item's vector, the text projection included) is computed once per
     call, not per user batch; each user batch then costs one backbone pass per expert and one
-    matrix product per item chunk.
+    matrix product per item chunk. ``autocast`` (validation during training: the training
+    precision) wraps the backbone passes only; the catalogue and the scores stay in fp32.
     """
     model.eval()
     catalog = model.catalog()
@@ -44,7 +47,9 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
     for start in range(0, history.shape[0], batch_size):
         hist = history[start:start + batch_size].to(device)
         tgt = target[start:start + batch_size].to(device)
-        users = model.users(hist, catalog)
+        with autocast or contextlib.nullcontext():
+            users = model.users(hist, catalog)
+        users = users.float()
         target_score = (users @ catalog.matrix[tgt].T).diagonal()
         greater = torch.zeros_like(tgt)
         for lo in range(0, n_items + 1, chunk_size):

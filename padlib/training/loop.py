@@ -103,7 +103,9 @@ def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.T
 
 def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
                     device: torch.device) -> float:
-    ranks = target_ranks(model, split.history, split.target, data.n_items, cfg.eval_batch_size, device=device)
+    """Model selection's nDCG@k, the backbones run at the training precision (``cfg.autocast``)."""
+    ranks = target_ranks(model, split.history, split.target, data.n_items, cfg.eval_batch_size, device=device,
+                         autocast=cfg.autocast(device))
     return float(ndcg(ranks, cfg.k).mean())
 
 
