@@ -70,3 +70,19 @@ def test_info_nce_prefers_matched_pairs_and_has_gradients():
     assert x.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="paired samples"):
         info_nce(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "linear", "cosine"])
+def test_grouped_mmd_is_the_mean_of_each_groups_mmd(kernel):
+    from padlib.losses.mmd import grouped_mmd2
+    torch.manual_seed(0)
+    sizes = [5, 9, 1, 7]
+    x, y = torch.randn(4, 9, 6, requires_grad=True), torch.randn(4, 9, 6)
+    valid = torch.zeros(4, 9, dtype=torch.bool)
+    for g, size in enumerate(sizes):
+        valid[g, :size] = True
+    expected = sum(mmd2(x[g, :size], y[g, :size], kernel=kernel) for g, size in enumerate(sizes)) / 4
+    got = grouped_mmd2(x, y, valid, kernel=kernel)
+    assert torch.allclose(got, expected, atol=1e-5)
+    got.backward()
+    assert torch.isfinite(x.grad).all() and (x.grad[~valid] == 0).all()

@@ -34,6 +34,19 @@ def kernel_matrix(z: torch.Tensor, kernel: str = "gaussian", scales: Sequence[fl
     d2 = _squared_distances(z)
     n = z.shape[0]
     base = (d2.detach().sum() / max(n * n - n, 1)).clamp_min(1e-12)
+    return _kernel(d2, base, kernel, scales)
+
+
+def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "gaussian",
+         scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
+    """Squared MMD between samples ``x`` [n, d] and ``y`` [m, d] (differentiable in both)."""
+    n = x.shape[0]
+    k = kernel_matrix(torch.cat([x, y], dim=0), kernel, scales)
+    return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()
+
+
+def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[float]) -> torch.Tensor:
+    """Multi-kernel values from squared distances ``d2`` and the detached mean ``base`` (broadcast)."""
     total = torch.zeros_like(d2)
     if kernel == "gaussian":
         for k in scales:
@@ -45,9 +58,27 @@ def kernel_matrix(z: torch.Tensor, kernel: str = "gaussian", scales: Sequence[fl
     return total / len(scales)
 
 
-def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "gaussian",
-         scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
-    """Squared MMD between samples ``x`` [n, d] and ``y`` [m, d] (differentiable in both)."""
-    n = x.shape[0]
-    k = kernel_matrix(torch.cat([x, y], dim=0), kernel, scales)
-    return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()
+def grouped_mmd2(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, kernel: str = "gaussian",
+                 scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
+    """``mmd2`` of G paired samples at once, averaged over the groups: x, y [G, n, d] (rows of group g
+    where ``valid`` [G, n] is True; both samples have the same rows). Equals the mean of
+    ``mmd2(x[g][valid[g]], y[g][valid[g]])`` over g, as one batched computation rather than G small ones."""
+    n = x.shape[1]
+    z = torch.cat([x, y], dim=1)                                         # [G, 2n, d]
+    zvalid = torch.cat([valid, valid], dim=1)
+    pair = (zvalid[:, :, None] & zvalid[:, None, :]).to(z.dtype)         # [G, 2n, 2n]
+    m = zvalid.sum(1).to(z.dtype)                                        # pooled sample sizes
+    if kernel in ("linear", "cosine"):
+        unit = F.normalize(z, dim=-1) if kernel == "cosine" else z
+        k = unit @ unit.transpose(1, 2)
+    elif kernel in KERNELS:
+        sq = (z * z).sum(-1)
+        d2 = (sq[:, :, None] + sq[:, None, :] - 2.0 * z @ z.transpose(1, 2)).clamp_min(0.0) * pair
+        base = (d2.detach().sum((1, 2)) / (m * m - m).clamp_min(1)).clamp_min(1e-12)
+        k = _kernel(d2, base[:, None, None], kernel, scales)
+    else:
+        raise ValueError(f"unknown MMD kernel {kernel!r}; expected one of {KERNELS}")
+    k = k * pair
+    count = ((m / 2) ** 2).clamp_min(1)                                  # pairs within one sample
+    per_group = (k[:, :n, :n].sum((1, 2)) + k[:, n:, n:].sum((1, 2)) - 2.0 * k[:, :n, n:].sum((1, 2))) / count
+    return per_group.mean()

@@ -20,7 +20,7 @@ from padlib.device import resolve_device
 from padlib.errors import ConfigError
 from padlib.io import write_manifest
 from padlib.losses.infonce import info_nce
-from padlib.losses.mmd import mmd2
+from padlib.losses.mmd import grouped_mmd2
 from padlib.models.build import (ModelConfig, aligned_expert, id_expert, load_checkpoint, pad_model,
                                  save_checkpoint)
 from padlib.models.recommender import SingleExpert
@@ -110,15 +110,17 @@ def alignment_loss(cfg: dict[str, Any]):
             ids = ids.detach()
         text = fused.text(items).float()
         groups = sample_groups(batch, cfg.get("sample_users"))
-        total = torch.zeros((), device=items.device)
         with torch.autocast(items.device.type, enabled=False):  # pairwise distances stay in fp32
-            for group in groups:
-                rows = torch.searchsorted(items, group)
-                if kind == "infonce":
-                    total = total + info_nce(text[rows], ids[rows], cfg.get("temperature", 0.07))
-                else:
-                    total = total + mmd2(text[rows], ids[rows], kernel=cfg["kernel"])
-        return gamma * total / len(groups)
+            if kind == "infonce":
+                total = sum(info_nce(text[rows], ids[rows], cfg.get("temperature", 0.07))
+                            for rows in (torch.searchsorted(items, g) for g in groups))
+                return gamma * total / len(groups)
+            rows = torch.zeros(len(groups), max(len(g) for g in groups), dtype=torch.long, device=items.device)
+            valid = torch.zeros(rows.shape, dtype=torch.bool, device=items.device)
+            for i, group in enumerate(groups):
+                rows[i, :len(group)] = torch.searchsorted(items, group)
+                valid[i, :len(group)] = True
+            return gamma * grouped_mmd2(text[rows], ids[rows], valid, kernel=cfg["kernel"])
     return loss
 
 
