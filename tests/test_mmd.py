@@ -86,3 +86,16 @@ def test_grouped_mmd_is_the_mean_of_each_groups_mmd(kernel):
     assert torch.allclose(got, expected, atol=1e-5)
     got.backward()
     assert torch.isfinite(x.grad).all() and (x.grad[~valid] == 0).all()
+
+
+def test_gaussian_kernels_by_repeated_squaring_equal_the_direct_sum():
+    from padlib.losses.mmd import kernel_matrix
+    torch.manual_seed(3)
+    z = torch.randn(40, 8)
+    d2 = torch.cdist(z, z) ** 2
+    base = d2.sum() / (40 * 40 - 40)
+    direct = sum(torch.exp(-d2 / (2.0 * base * 2.0 ** k)) for k in DEFAULT_SCALES) / len(DEFAULT_SCALES)
+    assert torch.allclose(kernel_matrix(z, "gaussian"), direct, atol=1e-5)
+    odd = (-2, 0.5, 3)  # not consecutive: the direct sum is used
+    direct_odd = sum(torch.exp(-d2 / (2.0 * base * 2.0 ** k)) for k in odd) / 3
+    assert torch.allclose(kernel_matrix(z, "gaussian", odd), direct_odd, atol=1e-5)
