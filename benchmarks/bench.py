@@ -240,7 +240,7 @@ def embedding(device, texts: list[str], encoder_cfg: dict) -> dict:
             "dtype": str(next(encoder.model.parameters()).dtype).removeprefix("torch."), "source": source, **batching}
 
 
-def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Path) -> dict:
+def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Path, max_epochs: int | None = None) -> dict:
     """Each phase trained to early stopping with the workflow's stage functions: wall time to the
     best validation epoch (training + validation up to it), and SASRec's test nDCG@10."""
     from padlib.evaluation.stage import evaluate_checkpoint
@@ -249,7 +249,8 @@ def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Pat
     params = lambda phase, **extra: {  # noqa: E731
         "device": str(device), "protocol": config["protocol"],
         "model": {**config["model"], "backbone": {"name": "sasrec", **config["backbones"]["sasrec"]}},
-        "train": {**config["train"], **config.get(phase, {}).get("train", {})}, **extra}
+        "train": {**config["train"], **config.get(phase, {}).get("train", {}),
+                  **({"max_epochs": max_epochs} if max_epochs else {})}, **extra}
     section = lambda name: {k: v for k, v in config[name].items() if k != "train"}  # noqa: E731
     ckpt = {p: str(workdir / f"{p}.pt") for p in PHASES}
     runs = {
@@ -353,7 +354,7 @@ def worker(args: argparse.Namespace) -> None:
         for spec in args.dataset:
             name, data_dir, embeddings = parse_dataset(spec)
             with tempfile.TemporaryDirectory() as tmp:
-                result["full"][name] = full_runs(data_dir, embeddings, config, device, Path(tmp))
+                result["full"][name] = full_runs(data_dir, embeddings, config, device, Path(tmp), args.full_max_epochs)
             print(f"[{args.label}] full {name}: {result['full'][name]}", file=sys.stderr, flush=True)
     print(json.dumps(result))
 
@@ -384,7 +385,7 @@ def run_worker(tree: Path, label: str, args: argparse.Namespace, extras: bool) -
         cmd += ["--serve-items", str(args.serve_items), "--serve-users", str(serve_users),
                 "--serve-batch", str(args.serve_batch)]
     if args.full and extras:
-        cmd += ["--full"]
+        cmd += ["--full"] + (["--full-max-epochs", str(args.full_max_epochs)] if args.full_max_epochs else [])
     path = os.pathsep.join(p for p in (str(tree), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(args.threads), "TQDM_DISABLE": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -467,6 +468,7 @@ def main() -> None:
     parser.add_argument("--reference-serve-users", type=int, default=1)
     parser.add_argument("--serve-batch", type=int, default=256)
     parser.add_argument("--full", action="store_true", help="also train every phase to early stopping (slow)")
+    parser.add_argument("--full-max-epochs", type=int, help="cap the --full runs' epochs (a quick check)")
     parser.add_argument("--json", help="write the raw figures here")
     parser.add_argument("--runs", help="only summarise the training runs under this results folder "
                                        "(e.g. results/prime-pantry after a workflow run) and exit")
