@@ -35,6 +35,8 @@ import time
 from io import BytesIO
 from pathlib import Path
 
+from seed_noise import stage_params  # noqa: E402  (beside this file)
+
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("pretrain", "align", "finetune", "morec")
 
@@ -68,25 +70,29 @@ def matmul_peak(device, dtype_name: str, n: int = 2048, repeats: int = 10) -> fl
     return 2 * n ** 3 / best / 1e9
 
 
-def _train_config(config: dict, phase: str, device_type: str):
+def _params(config: dict, phase: str, **kwargs) -> dict:
+    """The workflow's params for ``phase`` (MoRec trains with phase 1's train block)."""
+    return stage_params(config, {"morec": "pretrain"}.get(phase, phase), **kwargs)
+
+
+def _train_config(config: dict, phase: str):
+    """The phase's TrainConfig, keeping only the keys the tree's TrainConfig knows (older trees lack some)."""
     from padlib.training.loop import TrainConfig
-    section = {"morec": "pretrain"}.get(phase, phase)
-    train = {**config["train"], **config[section].get("train", {})}
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in train.items() if k in known})
+    return TrainConfig(**{k: v for k, v in _params(config, phase, overrides={})["train"].items() if k in known})
 
 
 def _model(phase: str, data, text, config: dict):
     from padlib.models.build import ModelConfig, aligned_expert, id_expert, pad_model, text_expert
     from padlib.models.recommender import SingleExpert
     from padlib.training.phases import alignment_loss
-    mc = ModelConfig.from_dict({**config["model"], "backbone": {"name": "sasrec", **config["backbones"]["sasrec"]}})
+    params = _params(config, phase, overrides={})
+    mc = ModelConfig.from_dict(params["model"])
     length = data.max_input_length
     if phase == "pretrain":
         return SingleExpert(id_expert(data.n_items, mc, length)), None
     if phase == "align":
-        cfg = {k: v for k, v in config["align"].items() if k != "train"}
-        return SingleExpert(aligned_expert(data.n_items, text, mc, length)), alignment_loss(cfg)
+        return SingleExpert(aligned_expert(data.n_items, text, mc, length)), alignment_loss(params["align"])
     if phase == "morec":
         return SingleExpert(text_expert(text, mc, length)), None
     ft = config["finetune"]
@@ -128,7 +134,7 @@ def time_phase(phase: str, data, text, config: dict, device, train_users: int) -
     torch.manual_seed(0)
     model, extra = _model(phase, data, text, config)
     model.to(device)
-    cfg = _train_config(config, phase, device.type)
+    cfg = _train_config(config, phase)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                                   weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(0)
@@ -174,7 +180,7 @@ def serving(config: dict, device, n_items: int, users: int, batch: int) -> dict:
     from padlib.evaluation import ranking
     from padlib.models.build import ModelConfig, pad_model
     torch.manual_seed(0)
-    mc = ModelConfig.from_dict({**config["model"], "backbone": {"name": "sasrec", **config["backbones"]["sasrec"]}})
+    mc = ModelConfig.from_dict(_params(config, "finetune", overrides={})["model"])
     n_buckets = config["protocol"]["n_buckets"]
     text = torch.randn(n_items + 1, 576)
     buckets = torch.randint(1, n_buckets + 1, (n_items + 1,))
@@ -246,20 +252,15 @@ def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Pat
     from padlib.evaluation.stage import evaluate_checkpoint
     from padlib.training.baselines import scratch
     from padlib.training.phases import align, finetune, pretrain
-    params = lambda phase, **extra: {  # noqa: E731
-        "device": str(device), "protocol": config["protocol"],
-        "model": {**config["model"], "backbone": {"name": "sasrec", **config["backbones"]["sasrec"]}},
-        "train": {**config["train"], **config.get(phase, {}).get("train", {}),
-                  **({"max_epochs": max_epochs} if max_epochs else {})}, **extra}
-    section = lambda name: {k: v for k, v in config[name].items() if k != "train"}  # noqa: E731
+    cap = {"max_epochs": max_epochs} if max_epochs else {}
+    params = {phase: _params(config, phase, overrides=cap, device=str(device)) for phase in PHASES}
     ckpt = {p: str(workdir / f"{p}.pt") for p in PHASES}
     runs = {
-        "pretrain": lambda: pretrain(data_dir, ckpt["pretrain"], params("pretrain"), 0),
-        "align": lambda: align(data_dir, embeddings, ckpt["pretrain"], ckpt["align"],
-                               params("align", align=section("align")), 0),
+        "pretrain": lambda: pretrain(data_dir, ckpt["pretrain"], params["pretrain"], 0),
+        "align": lambda: align(data_dir, embeddings, ckpt["pretrain"], ckpt["align"], params["align"], 0),
         "finetune": lambda: finetune(data_dir, embeddings, ckpt["pretrain"], ckpt["align"], ckpt["finetune"],
-                                     params("finetune", finetune=section("finetune")), 0),
-        "morec": lambda: scratch(data_dir, embeddings, ckpt["morec"], params("pretrain"), 0, "morec"),
+                                     params["finetune"], 0),
+        "morec": lambda: scratch(data_dir, embeddings, ckpt["morec"], params["morec"], 0, "morec"),
     }
     out = {}
     for phase, run in runs.items():

@@ -21,11 +21,11 @@ import torch
 import yaml
 
 
-def stage_params(config: dict, phase: str, overrides: dict) -> dict:
+def stage_params(config: dict, phase: str, overrides: dict, device: str = "cpu") -> dict:
     """The params a phase receives in the workflow (rules/common.smk ``stage_params``), sasrec backbone."""
     model = {**config["model"], "backbone": {"name": "sasrec", **config["backbones"]["sasrec"]}}
     train = {**config["train"], **config[phase].get("train", {}), **overrides}
-    params = {"device": "cpu", "protocol": config["protocol"], "model": model, "train": train}
+    params = {"device": device, "protocol": config["protocol"], "model": model, "train": train}
     if phase in ("align", "finetune"):
         params[phase] = {k: v for k, v in config[phase].items() if k != "train"}
     return params

@@ -9,6 +9,8 @@ already cheap there. Same expectation and variance as ``nn.Dropout`` (inverted s
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -18,9 +20,7 @@ _INT16_MIN = -(2 ** 15)
 
 def keep_mask(shape: torch.Size | tuple[int, ...], p: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """A bool tensor of ``shape``, each element True with probability ``1 - p`` (global torch RNG)."""
-    n = 1
-    for size in shape:
-        n *= size
+    n = math.prod(shape)
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device).random_(-(2 ** 63), 2 ** 63 - 1)
     lanes = words.view(torch.int16)[:n].view(shape)
     return lanes >= _INT16_MIN + round(p * 2 ** 16)

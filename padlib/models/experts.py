@@ -53,13 +53,9 @@ class Expert(nn.Module):
             start += i.numel()
         return tuple(out)
 
-    def all_item_vectors(self) -> torch.Tensor:
-        """[N + 1, d]: every item's vector (row 0 = padding), for full-softmax training."""
-        device = next(self.parameters()).device
-        return self.items(torch.arange(self.items.n_items + 1, device=device))
-
     def item_table(self, chunk: int = TABLE_CHUNK) -> torch.Tensor:
-        """[N + 1, d]: every item's vector computed in item chunks (evaluation and serving)."""
+        """[N + 1, d]: every item's vector (row 0 = padding), computed in item chunks (full-softmax
+        training, evaluation and serving)."""
         device = next(self.parameters()).device
         n = self.items.n_items + 1
         return torch.cat([self.items(torch.arange(lo, min(lo + chunk, n), device=device))

@@ -50,7 +50,7 @@ class SingleExpert(nn.Module):
 
     def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
         """history [B, L] → logits [B, L, N + 1] against every item (column 0 = padding)."""
-        return self.expert.user_states(history) @ self.expert.all_item_vectors().T
+        return self.expert.user_states(history) @ self.expert.item_table().T
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """history [B, L], items [M] → logits [B, M] of the latest position."""
@@ -137,7 +137,7 @@ class PADModel(nn.Module):
     def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
         """history [B, L] → [B, L, N + 1]: the gated mixture against every item, each item
         weighted by its own gate (as ``position_logits`` does for a candidate)."""
-        vectors = [e.all_item_vectors() for e in self.experts.values()]
+        vectors = [e.item_table() for e in self.experts.values()]
         logits = [e.user_states(history) @ v.T for e, v in zip(self.experts.values(), vectors)]
         items = torch.arange(self.item_buckets.shape[0], device=self.item_buckets.device)
         return self._mix(items, vectors, logits)
