@@ -11,3 +11,7 @@ class DataError(PadError):
 
 class ConfigError(PadError):
     """A configuration value is missing or has the wrong type or value."""
+
+
+class NumericalError(PadError):
+    """Training or scoring produced non-finite numbers: a diverged model, never a metric."""

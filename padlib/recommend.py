@@ -65,7 +65,7 @@ def recommend(results: str | Path, dataset: str, user: str, k: int = 10, backbon
     model = rebuild(checkpoint, text, buckets)
     seq = row["items"][0].to_list()
     history = torch.as_tensor(left_pad([seq], checkpoint["max_length"]))
-    top_items, top_scores = top_k(model, history, n_items, k)
+    top_items, top_scores = top_k(model, history, n_items, k, source=str(model_path))
     seconds = time.perf_counter() - start
     titles = items["title"].to_list() if "title" in items.columns else items["item_id"].to_list()
     return Recommendation(

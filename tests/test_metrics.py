@@ -57,3 +57,53 @@ def test_summarize_groups_and_buckets():
     assert out["groups"]["median"]["users"] == 0 and out["groups"]["median"]["hr@10"] is None
     assert out["groups"]["cold"]["ndcg@10"] == pytest.approx((1 / math.log2(5) + 1.0) / 2)
     assert out["buckets"]["9"]["users"] == 1
+
+
+def test_ties_count_against_the_target():
+    # every item scores the same: the target's rank is uniform over the eligible items, so
+    # HR@10 is chance level (10 / N), never the 1.0 that counting only strictly-higher items gives
+    n_items, users = 200, 4000
+    model = FixedScores([0.0] * (n_items + 1))
+    history = torch.zeros(users, 3, dtype=torch.long)
+    target = torch.randint(1, n_items + 1, (users,), generator=torch.Generator().manual_seed(0))
+    ranks = target_ranks(model, history, target, n_items, batch_size=512, chunk_size=64)
+    assert ranks.min() >= 0 and ranks.max() <= n_items - 1
+    assert hit_rate(ranks, 10).mean() == pytest.approx(10 / n_items, abs=0.01)
+    assert ranks.mean() == pytest.approx((n_items - 1) / 2, rel=0.05)
+    # deterministic, and the same whatever the batch and chunk sizes
+    again = target_ranks(model, history, target, n_items, batch_size=97, chunk_size=200)
+    assert np.array_equal(ranks, again)
+
+
+def test_a_tie_with_one_item_is_a_coin_flip():
+    # items 1 and 2 tie at the top: the target (item 1) is ranked 0 or 1, each about half the time
+    model = FixedScores([0.0, 5.0, 5.0, 1.0])
+    users = 2000
+    ranks = target_ranks(model, torch.zeros(users, 1, dtype=torch.long), torch.ones(users, dtype=torch.long), 3)
+    assert set(ranks.tolist()) == {0, 1}
+    assert ranks.mean() == pytest.approx(0.5, abs=0.05)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_scores_raise_naming_the_model(bad):
+    from padlib.errors import NumericalError
+
+    model = FixedScores([0.0, 1.0, bad, 3.0])
+    with pytest.raises(NumericalError, match="ckpt/model.pt: item vectors are not finite"):
+        target_ranks(model, torch.zeros(2, 1, dtype=torch.long), torch.tensor([1, 3]), 3, source="ckpt/model.pt")
+    with pytest.raises(NumericalError, match="ckpt/model.pt"):
+        top_k(model, torch.zeros(2, 1, dtype=torch.long), 3, k=2, source="ckpt/model.pt")
+
+
+def test_a_model_with_nan_weights_raises_instead_of_scoring_perfectly():
+    from padlib.errors import NumericalError
+    from padlib.models.build import ModelConfig, id_expert
+    from padlib.models.recommender import SingleExpert
+
+    model = SingleExpert(id_expert(20, ModelConfig(dim=8, backbone={"name": "sasrec", "blocks": 1, "heads": 1}), 5))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(math.nan)
+    history, target = torch.randint(0, 21, (6, 5)), torch.randint(1, 21, (6,))
+    with pytest.raises(NumericalError, match="run/model.pt"):
+        target_ranks(model, history, target, 20, source="run/model.pt")

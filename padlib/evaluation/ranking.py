@@ -2,6 +2,11 @@
 
 Scoring a user costs one backbone forward per expert and one matrix product per item
 chunk, so a catalogue of 10^6 items never needs a [users × items] matrix at once.
+
+Ties are not wins: the target's rank is the number of items scoring strictly higher plus a
+uniformly random (seeded) position among the items scoring the same. Its expectation is the
+mean rank over the tie, and a model that scores every item the same gets chance-level
+metrics (HR@k ≈ k/N), not perfect ones. Non-finite scores raise ``NumericalError``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import math
 import numpy as np
 import torch
 from torch import nn
+
+from padlib.errors import NumericalError
 
 
 def _history_mask(history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -30,11 +37,22 @@ def _history_mask(history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     return mask
 
 
+def _check_finite(values: torch.Tensor, what: str, source: str) -> None:
+    if not bool(torch.isfinite(values).all()):
+        bad = int((~torch.isfinite(values)).flatten(1).any(-1).sum()) if values.dim() > 1 else 1
+        raise NumericalError(f"{source}: {what} are not finite ({bad} rows with NaN or inf); the model "
+                             "diverged, so it has no metrics (retrain it, e.g. with a lower train.lr)")
+
+
 @torch.inference_mode()
 def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, n_items: int,
                  batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu",
-                 autocast: contextlib.AbstractContextManager | None = None) -> np.ndarray:
+                 autocast: contextlib.AbstractContextManager | None = None, source: str = "model",
+                 tie_seed: int = 0) -> np.ndarray:
     """0-based rank of each user's target among all items not in their history (0 = top).
+
+    Ties with the target count against it: see the module docstring (``tie_seed`` seeds the
+    position drawn inside a tie). ``source`` (the checkpoint) names the model in errors.
 
     The catalogue (every item's vector, the text projection included) is computed once per
     call, not per user batch; each user batch then costs one backbone pass per expert and one
@@ -43,6 +61,8 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
     """
     model.eval()
     catalog = model.catalog()
+    _check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
+    tie_draw = torch.rand(history.shape[0], generator=torch.Generator().manual_seed(tie_seed), dtype=torch.float64)
     ranks = []
     for start in range(0, history.shape[0], batch_size):
         hist = history[start:start + batch_size].to(device)
@@ -50,29 +70,37 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
         with autocast or contextlib.nullcontext():
             users = model.users(hist, catalog)
         users = users.float()
-        target_score = (users @ catalog.matrix[tgt].T).diagonal()
-        greater = torch.zeros_like(tgt)
+        _check_finite(users, "user vectors", source)
+        target_score = (users @ catalog.matrix[tgt].T).diagonal().unsqueeze(-1)
+        greater, ties = torch.zeros_like(tgt), torch.zeros_like(tgt)
         for lo in range(0, n_items + 1, chunk_size):
             hi = min(lo + chunk_size, n_items + 1)
             items = torch.arange(lo, hi, device=device)
             scores = users @ catalog.matrix[lo:hi].T
-            excluded = _history_mask(hist, items) | (items.view(1, -1) == tgt.unsqueeze(-1))
-            greater += ((scores > target_score.unsqueeze(-1)) & ~excluded).sum(-1)
-        ranks.append(greater.cpu())
+            counted = ~(_history_mask(hist, items) | (items.view(1, -1) == tgt.unsqueeze(-1)))
+            greater += ((scores > target_score) & counted).sum(-1)
+            ties += ((scores == target_score) & counted).sum(-1)
+        position = (tie_draw[start:start + batch_size] * (ties.cpu() + 1).double()).long()
+        ranks.append(greater.cpu() + position)
     return torch.cat(ranks).numpy()
 
 
 @torch.inference_mode()
 def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
-          chunk_size: int = 65536, device: torch.device | str = "cpu", catalog=None) -> tuple[np.ndarray, np.ndarray]:
+          chunk_size: int = 65536, device: torch.device | str = "cpu", catalog=None,
+          source: str = "model") -> tuple[np.ndarray, np.ndarray]:
     """Top-k items (and scores) per user, history and padding excluded, merged over item chunks.
 
-    ``catalog`` (``model.catalog()``) can be prepared once and reused across calls (serving).
+    ``catalog`` (``model.catalog()``) can be prepared once and reused across calls (serving);
+    it is checked for non-finite vectors only when built here.
     """
     model.eval()
-    catalog = model.catalog() if catalog is None else catalog
+    if catalog is None:
+        catalog = model.catalog()
+        _check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
     hist = history.to(device)
     users = model.users(hist, catalog)
+    _check_finite(users, "user vectors", source)
     best_scores = torch.full((hist.shape[0], 0), -math.inf, device=device)
     best_items = torch.zeros((hist.shape[0], 0), dtype=torch.long, device=device)
     for lo in range(0, n_items + 1, chunk_size):

@@ -29,7 +29,8 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
     k = params["evaluate"]["k"]
     batch = params["evaluate"]["batch_size"]
     splits = {name: getattr(data, name) for name in ("valid", "test")}
-    ranks = {name: target_ranks(model, s.history, s.target, data.n_items, batch, device=device)
+    ranks = {name: target_ranks(model, s.history, s.target, data.n_items, batch, device=device,
+                                source=checkpoint_path)
              for name, s in splits.items()}
     buckets = data.item_buckets.numpy()
     train_manifest = read_json(manifest_path(checkpoint_path))

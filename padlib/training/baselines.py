@@ -21,7 +21,7 @@ from padlib.models.build import ModelConfig, aligned_expert, build_backbone, tex
 from padlib.models.experts import Expert
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import FitResult, TrainConfig, fit
-from padlib.training.phases import load_data, load_text, save_run, set_seed, train_mixture
+from padlib.training.phases import load_data, load_text, resume_for, save_run, set_seed, train_mixture
 
 SCRATCH_ARCHITECTURES = {"hybrid": "fused", "morec": "text"}
 
@@ -40,7 +40,8 @@ def scratch(data_dir: str, embeddings: str, out: str, params: dict[str, Any], se
     else:
         expert = text_expert(text, model_cfg, data.max_input_length)
     model = SingleExpert(expert)
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=method)
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=method,
+                 resume=resume_for(out, data_dir, params, seed, [embeddings]))
     save_run(out, model, method, data, model_cfg, result, params, [embeddings], seed, device)
     return result
 
@@ -79,7 +80,8 @@ def ctrl(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed:
     align_losses = contrastive_item_alignment(paired, data.n_items, cfg["align_epochs"], cfg["align_batch_size"],
                                               params["train"]["lr"], cfg["temperature"], seed, device)
     model = SingleExpert(Expert(paired.items.ids, build_backbone(model_cfg, data.max_input_length)))
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="ctrl")
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="ctrl",
+                 resume=resume_for(out, data_dir, params, seed, [embeddings]))
     save_run(out, model, "ctrl", data, model_cfg, result, params, [embeddings], seed, device,
           contrastive_losses=align_losses)
     return result

@@ -21,7 +21,7 @@ from padlib.models.build import ModelConfig
 from padlib.models.disco import PART_NAMES, DisCoItems, disco_expert, part_sizes
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import Batch, ExtraLoss, FitResult, TrainConfig, bce_loss, fit
-from padlib.training.phases import load_data, load_text, save_run, set_seed
+from padlib.training.phases import load_data, load_text, resume_for, save_run, set_seed
 
 LOSS_KEYS = ("sufficiency_weight", "alignment_weight", "decorrelation_weight", "temperature")
 
@@ -108,6 +108,7 @@ def disco(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed
     text = load_text(embeddings, data.n_items, model_cfg.text_norm)
     set_seed(seed)
     model = SingleExpert(disco_expert(data.n_items, text, model_cfg, data.max_input_length))
-    result = fit(model, data, train, seed, device, extra_loss=extra, desc="disco")
+    result = fit(model, data, train, seed, device, extra_loss=extra, desc="disco",
+                 resume=resume_for(out, data_dir, params, seed, [embeddings]))
     save_run(out, model, "disco", data, model_cfg, result, params, [embeddings], seed, device)
     return result

@@ -1,10 +1,14 @@
 """The training loop every phase shares: BCE on one sampled negative per position (the
 paper's loss; or, as an option, full-softmax cross-entropy over the catalogue), AdamW,
-early stopping on validation nDCG@k, and the best-validation weights kept (and tested)."""
+early stopping on validation nDCG@k, and the best-validation weights kept (and tested).
+
+A non-finite loss or gradient stops training with ``NumericalError`` (a diverged model gets
+no checkpoint and no metrics), and a ``Resume`` file lets a killed job continue."""
 
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,9 +20,10 @@ from tqdm.auto import tqdm
 
 from padlib.data.dataset import EvalSplit, SequenceData
 from padlib.device import native_bf16
-from padlib.errors import ConfigError
+from padlib.errors import ConfigError, NumericalError
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
+from padlib.training.resume import Resume
 from padlib.training.sampling import sample_negatives
 
 LOSSES = ("bce", "softmax")
@@ -101,20 +106,27 @@ def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.T
 
 
 def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
-                    device: torch.device) -> float:
+                    device: torch.device, source: str = "model") -> float:
     """Model selection's nDCG@k, the backbones run at the training precision (``cfg.autocast``)."""
     ranks = target_ranks(model, split.history, split.target, data.n_items, cfg.eval_batch_size, device=device,
-                         autocast=cfg.autocast(device))
+                         autocast=cfg.autocast(device), source=source)
     return float(ndcg(ranks, cfg.k).mean())
 
 
 def train_epoch(model: nn.Module, data: SequenceData, cfg: TrainConfig, optimizer: torch.optim.Optimizer,
-                gen: torch.Generator, device: torch.device, extra_loss: ExtraLoss | None = None) -> float:
-    """One pass over the users in a random order; returns the mean loss."""
+                gen: torch.Generator, device: torch.device, extra_loss: ExtraLoss | None = None,
+                desc: str = "train", epoch: int = 1) -> float:
+    """One pass over the users in a random order; returns the mean loss.
+
+    Raises ``NumericalError`` naming ``desc``, the epoch and the first bad step when a loss or
+    gradient norm is not finite. The check runs once at the end of the epoch, so the steps
+    never wait on a device-to-host copy.
+    """
     model.train()
     n_users = data.train_input.shape[0]
     order = torch.randperm(n_users, generator=gen)
-    losses = []
+    trained = [p for p in model.parameters() if p.requires_grad]
+    losses, grad_norms = [], []
     for lo in range(0, n_users, cfg.batch_size):
         rows = order[lo:lo + cfg.batch_size]
         history_b, target_b = data.train_input[rows].to(device), data.train_target[rows].to(device)
@@ -132,47 +144,89 @@ def train_epoch(model: nn.Module, data: SequenceData, cfg: TrainConfig, optimize
                 loss = loss + extra_loss(model, Batch(history_b, target_b, negatives, batch_items[batch_items != 0]))
         optimizer.zero_grad(set_to_none=True)
         loss.float().backward()
+        grad_norms.append(torch.nn.utils.get_total_norm([p.grad for p in trained if p.grad is not None]))
         optimizer.step()
-        losses.append(loss.detach())
-    return float(torch.stack(losses).float().mean())
+        losses.append(loss.detach().float())
+    losses_t, norms_t = torch.stack(losses), torch.stack(grad_norms)
+    bad = ~(torch.isfinite(losses_t) & torch.isfinite(norms_t))
+    if bool(bad.any()):
+        step = int(bad.nonzero()[0, 0])
+        what = "loss" if not torch.isfinite(losses_t[step]) else "gradient norm"
+        raise NumericalError(
+            f"{desc}: non-finite {what} ({float(losses_t[step]) if what == 'loss' else float(norms_t[step])}) "
+            f"at epoch {epoch}, step {step + 1} of {len(losses)}; training diverged, so no model is written "
+            f"(try a lower train.lr; it is {cfg.lr:g})")
+    return float(losses_t.mean())
 
 
 def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, device: torch.device,
-        extra_loss: ExtraLoss | None = None, desc: str = "train") -> FitResult:
+        extra_loss: ExtraLoss | None = None, desc: str = "train", resume: Resume | None = None) -> FitResult:
     """Train ``model`` in place; on return it holds the best-validation weights.
 
     Validation runs every ``valid_every`` epochs (and before the first); training stops once
     ``patience`` epochs have passed without a better validation nDCG. Each history entry
-    records the epoch's training and validation seconds.
+    records the epoch's training and validation seconds. With ``resume``, the state after
+    every epoch is saved there, and a saved state of the same run is continued from.
     """
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best_state = copy.deepcopy(model.state_dict())
-    tick = time.perf_counter()
-    best_ndcg, best_epoch = validation_ndcg(model, data.valid, data, cfg, device), 0
-    history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": best_ndcg, "train_s": 0.0,
-                            "valid_s": time.perf_counter() - tick}]
-    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
+    saved = resume.load() if resume is not None else None
+    if saved is None:
+        best_state = copy.deepcopy(model.state_dict())
+        tick = time.perf_counter()
+        best_ndcg, best_epoch = validation_ndcg(model, data.valid, data, cfg, device), 0
+        history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": best_ndcg, "train_s": 0.0,
+                                "valid_s": time.perf_counter() - tick}]
+        earlier_s = 0.0
+    else:
+        best_state, best_ndcg, best_epoch, history, earlier_s = _restore(saved, model, optimizer, gen, device)
+        logging.getLogger(__name__).info("%s: resuming after epoch %d of %d (%s)", desc, history[-1]["epoch"],
+                                         cfg.max_epochs, resume.path)
+    bar = tqdm(range(history[-1]["epoch"] + 1, cfg.max_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
     for epoch in bar:
         tick = time.perf_counter()
-        loss = train_epoch(model, data, cfg, optimizer, gen, device, extra_loss)
+        loss = train_epoch(model, data, cfg, optimizer, gen, device, extra_loss, desc=desc, epoch=epoch)
         entry = {"epoch": epoch, "loss": loss, "valid_ndcg": None, "train_s": time.perf_counter() - tick,
                  "valid_s": 0.0}
         history.append(entry)
-        if epoch % cfg.valid_every and epoch != cfg.max_epochs:
-            continue
-        tick = time.perf_counter()
-        score = validation_ndcg(model, data.valid, data, cfg, device)
-        entry.update(valid_ndcg=score, valid_s=time.perf_counter() - tick)
-        bar.set_postfix(loss=f"{loss:.4f}", valid_ndcg=f"{score:.4f}", best=f"{best_ndcg:.4f}")
-        if score > best_ndcg:
-            best_ndcg, best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= cfg.patience:
-            break
+        if epoch % cfg.valid_every == 0 or epoch == cfg.max_epochs:
+            tick = time.perf_counter()
+            score = validation_ndcg(model, data.valid, data, cfg, device, source=f"{desc}, epoch {epoch}")
+            entry.update(valid_ndcg=score, valid_s=time.perf_counter() - tick)
+            bar.set_postfix(loss=f"{loss:.4f}", valid_ndcg=f"{score:.4f}", best=f"{best_ndcg:.4f}")
+            if score > best_ndcg:
+                best_ndcg, best_epoch = score, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            elif epoch - best_epoch >= cfg.patience:
+                break
+        if resume is not None and epoch < cfg.max_epochs:
+            resume.save(_snapshot(model, optimizer, gen, device, best_state, best_ndcg, best_epoch, history,
+                                  earlier_s + time.perf_counter() - start))
     bar.close()
     model.load_state_dict(best_state)
-    return FitResult(best_epoch, best_ndcg, len(history) - 1, time.perf_counter() - start, history)
+    return FitResult(best_epoch, best_ndcg, len(history) - 1, earlier_s + time.perf_counter() - start, history)
+
+
+def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, gen: torch.Generator, device: torch.device,
+              best_state: dict, best_ndcg: float, best_epoch: int, history: list[dict], elapsed_s: float) -> dict:
+    """Everything the next epoch depends on, as tensors and plain containers (``weights_only`` loads it)."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "best_state": best_state, "best_ndcg": best_ndcg, "best_epoch": best_epoch, "history": history,
+            "elapsed_s": elapsed_s}
+
+
+def _restore(saved: dict, model: nn.Module, optimizer: torch.optim.Optimizer, gen: torch.Generator,
+             device: torch.device) -> tuple[dict, float, int, list[dict], float]:
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    gen.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    if device.type == "cuda" and saved["cuda_rng"] is not None:
+        torch.cuda.set_rng_state(saved["cuda_rng"], device)
+    best_state = {k: v.to(device) for k, v in saved["best_state"].items()}
+    return best_state, saved["best_ndcg"], saved["best_epoch"], saved["history"], saved["elapsed_s"]

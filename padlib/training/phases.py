@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 from dataclasses import asdict
 from typing import Any
 
@@ -27,6 +28,7 @@ from padlib.models.recommender import SingleExpert
 from padlib.text.normalize import normalize_text
 from padlib.text.store import read_embeddings
 from padlib.training.loop import Batch, FitResult, TrainConfig, fit
+from padlib.training.resume import Resume, resume_path
 
 ANCHORINGS = ("rec", "none", "frozen")
 
@@ -46,6 +48,11 @@ def load_text(path: str | os.PathLike[str], n_items: int, norm: str) -> torch.Te
     return torch.from_numpy(normalize_text(matrix, norm))
 
 
+def resume_for(out: str, data_dir: str, params: dict[str, Any], seed: int, inputs: list[str]) -> Resume:
+    """The job's resume file, fingerprinted with its params, seed, data files and other inputs."""
+    return Resume.for_run(out, params, seed, [*sorted(Path(data_dir).glob("*.parquet")), *inputs])
+
+
 def save_run(out: str, model: torch.nn.Module, phase: str, data: SequenceData, model_cfg: ModelConfig,
           result: FitResult, params: dict[str, Any], inputs: list[str], seed: int, device: torch.device,
           **extra: Any) -> None:
@@ -55,6 +62,7 @@ def save_run(out: str, model: torch.nn.Module, phase: str, data: SequenceData, m
                    device=str(device), extra={"best_epoch": result.best_epoch,
                                               "best_valid_ndcg": result.best_valid_ndcg,
                                               "epochs_run": result.epochs_run})
+    resume_path(out).unlink(missing_ok=True)
 
 
 def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
@@ -64,7 +72,8 @@ def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int) -> FitR
     model_cfg = ModelConfig.from_dict(params["model"])
     set_seed(seed)
     model = SingleExpert(id_expert(data.n_items, model_cfg, data.max_input_length))
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="pretrain")
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="pretrain",
+                 resume=resume_for(out, data_dir, params, seed, []))
     save_run(out, model, "pretrain", data, model_cfg, result, params, [], seed, device)
     return result
 
@@ -144,7 +153,8 @@ def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: 
     model = SingleExpert(expert)
     train = TrainConfig(**{**params["train"], "bce_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
     extra = alignment_loss(cfg) if cfg["gamma"] > 0 else None
-    result = fit(model, data, train, seed, device, extra_loss=extra, desc="align")
+    result = fit(model, data, train, seed, device, extra_loss=extra, desc="align",
+                 resume=resume_for(out, data_dir, params, seed, [embeddings, pretrain_ckpt]))
     save_run(out, model, "align", data, model_cfg, result, params, [embeddings, pretrain_ckpt], seed, device)
     return result
 
@@ -173,7 +183,8 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
         if name in sources:
             state = load_checkpoint(sources[name])["state_dict"]
             model.experts[name].load_state_dict({k.removeprefix("expert."): v for k, v in state.items()})
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=phase)
+    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=phase,
+                 resume=resume_for(out, data_dir, params, seed, [embeddings, *sources.values()]))
     save_run(out, model, phase, data, model_cfg, result, params, [embeddings, *sources.values()], seed,
           device, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
           gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
