@@ -15,6 +15,7 @@ from padlib.models.caser import Caser, CaserConfig
 from padlib.models.disco import disco_expert
 from padlib.models.experts import Expert
 from padlib.models.gru4rec import GRU4Rec, GRU4RecConfig
+from padlib.models.init import initialise
 from padlib.models.items import FusedItems, IdItems, TextItems
 from padlib.models.recommender import FrequencyGate, NetworkGate, PADModel, SingleExpert
 from padlib.models.sasrec import SASRec, SASRecConfig
@@ -39,6 +40,7 @@ class ModelConfig:
     projection_dropout: float = 0.1
     fusion_dropout: float = 0.1
     text_norm: str = "standardize"
+    init: str = "torch"  # or "xavier", the official code's (padlib.models.init)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> "ModelConfig":
@@ -67,7 +69,7 @@ def build_backbone(cfg: ModelConfig, max_length: int) -> nn.Module:
 
 
 def id_expert(n_items: int, cfg: ModelConfig, max_length: int) -> Expert:
-    return Expert(IdItems(n_items, cfg.dim), build_backbone(cfg, max_length))
+    return initialise(Expert(IdItems(n_items, cfg.dim), build_backbone(cfg, max_length)), cfg.init)
 
 
 def text_items(text: torch.Tensor, cfg: ModelConfig) -> TextItems:
@@ -75,12 +77,12 @@ def text_items(text: torch.Tensor, cfg: ModelConfig) -> TextItems:
 
 
 def text_expert(text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
-    return Expert(text_items(text, cfg), build_backbone(cfg, max_length))
+    return initialise(Expert(text_items(text, cfg), build_backbone(cfg, max_length)), cfg.init)
 
 
 def aligned_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
     fused = FusedItems(IdItems(n_items, cfg.dim), text_items(text, cfg), cfg.dim, cfg.fusion_dropout)
-    return Expert(fused, build_backbone(cfg, max_length))
+    return initialise(Expert(fused, build_backbone(cfg, max_length)), cfg.init)
 
 
 def pad_model(n_items: int, text: torch.Tensor, item_buckets: torch.Tensor, n_buckets: int, cfg: ModelConfig,

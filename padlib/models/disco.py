@@ -92,6 +92,7 @@ def disco_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length:
     """DisCo items + the configured backbone; wrap in ``SingleExpert`` for training and scoring."""
     # imported here so that padlib.models.build can import this module without a cycle
     from padlib.models.build import build_backbone
+    from padlib.models.init import initialise
 
     items = disco_items(n_items, text, cfg)
-    return Expert(items, build_backbone(cfg, max_length))
+    return initialise(Expert(items, build_backbone(cfg, max_length)), cfg.init)

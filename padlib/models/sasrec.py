@@ -3,6 +3,11 @@
 Backbones share one interface: ``forward(item_vectors [B, L, d], valid [B, L]) -> [B, L, d]``,
 the hidden state at every position; the user vector is the last position (sequences
 are left-padded, so the last position is always the most recent item).
+
+Two block designs: ``pre-ln`` (LayerNorm before attention and FFN, GELU, a final LayerNorm:
+the modern SASRec) and ``official`` (the official PAD code's ``model/modules.py``:
+LayerNorm(item + position) on the input, bias-free attention projections, post-LN residuals,
+a ReLU FFN, no final LayerNorm).
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from padlib.errors import ConfigError
 from padlib.models.dropout import Dropout, dropout
+
+BLOCKS = ("pre-ln", "official")
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,11 @@ class SASRecConfig:
     ffn_dim: int = 512
     dropout: float = 0.1
     max_length: int = 20
+    block: str = "pre-ln"  # or "official"
+
+    def __post_init__(self) -> None:
+        if self.block not in BLOCKS:
+            raise ConfigError(f"backbones.sasrec.block: {self.block!r} is not one of {list(BLOCKS)}")
 
 
 class _Block(nn.Module):
@@ -31,27 +44,35 @@ class _Block(nn.Module):
         super().__init__()
         self.heads = cfg.heads
         self.dropout = cfg.dropout
-        self.attn_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
-        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
-        self.out = nn.Linear(cfg.dim, cfg.dim)
-        self.ffn_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
-        self.ffn = nn.Sequential(
-            nn.Linear(cfg.dim, cfg.ffn_dim), nn.GELU(), Dropout(cfg.dropout),
-            nn.Linear(cfg.ffn_dim, cfg.dim), Dropout(cfg.dropout),
-        )
+        self.post_norm = cfg.block == "official"
+        eps = 1e-6 if self.post_norm else 1e-8
+        self.attn_norm = nn.LayerNorm(cfg.dim, eps=eps)
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim, bias=not self.post_norm)
+        self.out = nn.Linear(cfg.dim, cfg.dim, bias=not self.post_norm)
+        self.ffn_norm = nn.LayerNorm(cfg.dim, eps=eps)
+        activation = nn.ReLU() if self.post_norm else nn.GELU()
+        inner: list[nn.Module] = [nn.Linear(cfg.dim, cfg.ffn_dim), activation]
+        if not self.post_norm:  # the official FFN drops out only after its output layer
+            inner.append(Dropout(cfg.dropout))
+        self.ffn = nn.Sequential(*inner, nn.Linear(cfg.ffn_dim, cfg.dim), Dropout(cfg.dropout))
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """x [B, L, d] → [B, L, d]; with ``last_only`` just the last position [B, 1, d] (keys and
         values still come from every position), which is all that scoring a user needs."""
         b, length, d = x.shape
-        q, k, v = self.qkv(self.attn_norm(x)).view(b, length, 3, self.heads, d // self.heads).unbind(2)
+        q, k, v = self.qkv(x if self.post_norm else self.attn_norm(x)).view(
+            b, length, 3, self.heads, d // self.heads).unbind(2)
         if last_only:
             x, q, attn_mask = x[:, -1:], q[:, -1:], attn_mask[..., -1:, :]
         attn = F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
             attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
         )
-        x = x + dropout(self.out(attn.transpose(1, 2).reshape(b, x.shape[1], d)), self.dropout, self.training)
+        attn = dropout(self.out(attn.transpose(1, 2).reshape(b, x.shape[1], d)), self.dropout, self.training)
+        if self.post_norm:
+            x = self.attn_norm(x + attn)
+            return self.ffn_norm(x + self.ffn(x))
+        x = x + attn
         return x + self.ffn(self.ffn_norm(x))
 
 
@@ -63,7 +84,9 @@ class SASRec(nn.Module):
         nn.init.normal_(self.positions.weight, std=cfg.dim ** -0.5)
         self.emb_dropout = Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.blocks))
-        self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-8)
+        official = cfg.block == "official"
+        self.input_norm = nn.LayerNorm(cfg.dim, eps=1e-6) if official else nn.Identity()
+        self.final_norm = nn.Identity() if official else nn.LayerNorm(cfg.dim, eps=1e-8)
 
     def forward(self, item_vectors: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         return self._run(item_vectors, valid, last_only=False)
@@ -78,7 +101,7 @@ class SASRec(nn.Module):
         if length > self.cfg.max_length:
             raise ValueError(f"sequence length {length} exceeds SASRec max_length {self.cfg.max_length}")
         pos = self.positions.weight[self.cfg.max_length - length:]
-        x = self.emb_dropout(item_vectors + pos) * valid.unsqueeze(-1)
+        x = self.emb_dropout(self.input_norm(item_vectors + pos)) * valid.unsqueeze(-1)
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
         # A query may attend to earlier valid keys; each position also sees itself so
         # padded rows never attend to nothing (their outputs are zeroed below).
