@@ -4,6 +4,7 @@ per-distinct-item text encoding, the cheaper dropout mask, bf16 autocast and spa
 import pytest
 import torch
 
+from padlib.errors import ConfigError
 from padlib.evaluation.ranking import target_ranks
 from padlib.models.build import ModelConfig, aligned_expert, id_expert, pad_model, text_expert
 from padlib.models.dropout import Dropout, dropout, keep_mask
@@ -169,3 +170,27 @@ def test_alignment_samples_are_per_user_group_and_the_loss_averages_them():
         whole = 0.5 * mmd2(fused.text(batch.items), fused.ids(batch.items))
         assert torch.allclose(alignment_loss({**cfg, "sample_users": 2})(model, batch), expected, atol=1e-6)
         assert torch.allclose(alignment_loss(cfg)(model, batch), whole, atol=1e-6)
+
+
+def test_official_alignment_sample_keeps_every_row_and_sums_the_kernels():
+    from padlib.losses.mmd import mmd2
+    from padlib.training.loop import Batch
+    from padlib.training.phases import alignment_loss, sample_groups
+    # user 0: sequence 1 2 9 (inputs 0 1 2, targets 1 2 9); user 1: sequence 3 3 4 8 (a repeat)
+    history = torch.tensor([[0, 1, 2], [3, 3, 4]])
+    target = torch.tensor([[1, 2, 9], [3, 4, 8]])
+    negatives = torch.tensor([[10, 11, 10], [13, 14, 15]])
+    seen = torch.unique(torch.cat([history.flatten(), target.flatten(), negatives.flatten()]))
+    batch = Batch(history, target, negatives, seen[seen != 0])
+    rows = sample_groups(batch, 1, "rows")
+    assert [sorted(g.tolist()) for g in rows] == [[1, 2, 9, 10, 10, 11], [3, 3, 4, 8, 13, 14, 15]]
+    model = models()["aligned"].eval()
+    fused = model.expert.items
+    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample_users": 1, "sample": "rows"}
+    with torch.no_grad():
+        expected = 0.5 * sum(mmd2(fused.text(g), fused.ids(g)) for g in rows) / 2
+        assert torch.allclose(alignment_loss(cfg)(model, batch), expected, atol=1e-6)
+        summed = alignment_loss({**cfg, "multi_kernel": "sum"})(model, batch)
+        assert torch.allclose(summed, 5 * expected, atol=1e-5)   # the official sum of 5 kernels
+    with pytest.raises(ConfigError, match="align.sample"):
+        alignment_loss({**cfg, "sample": "all"})

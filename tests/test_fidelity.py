@@ -111,3 +111,35 @@ def test_xavier_init_matches_the_official_scheme():
     assert linears and all(m.bias is None or torch.count_nonzero(m.bias) == 0 for m in linears)
     with pytest.raises(ConfigError, match="model.init"):
         id_expert(10, ModelConfig(dim=8, init="kaiming"), 20)
+
+
+def test_phase_3_trains_new_parameters_at_their_own_learning_rate(tmp_path):
+    from synthetic import write_training_inputs
+
+    from padlib.models.build import load_checkpoint
+    from padlib.training import phases
+    from padlib.training.loop import param_groups
+
+    protocol = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
+                "n_buckets": 10}
+    write_training_inputs(tmp_path, protocol, n_users=40)
+    params = {"device": "cpu", "protocol": protocol,
+              "model": {"dim": 16, "backbone": {"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32},
+                        "projection_layers": 1},
+              "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.0, "max_epochs": 1, "patience": 1,
+                        "eval_batch_size": 64, "valid_every": 1},
+              "finetune": {"experts": ["id", "text"], "gate": "frequency", "new_lr": 0.01,
+                           "gate_init": {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}}}
+    phases.pretrain(str(tmp_path), str(tmp_path / "id.pt"), params, seed=0)
+    tuned = {**params, "train": {**params["train"], "lr": 1e-30}}
+    phases.train_mixture(str(tmp_path), str(tmp_path / "text.parquet"), {"id": str(tmp_path / "id.pt")},
+                         str(tmp_path / "mix.pt"), tuned, seed=0, phase="finetune")
+    before, after = load_checkpoint(tmp_path / "id.pt")["state_dict"], load_checkpoint(tmp_path / "mix.pt")
+    assert after["fit"]["best_epoch"] == 1, "the new parameters did not improve validation"
+    state = after["state_dict"]
+    # the pretrained ID expert stayed put at lr 1e-30; the new text expert and the gate moved at new_lr
+    assert all(torch.allclose(state[f"experts.id.{k.removeprefix('expert.')}"], v, rtol=0, atol=1e-20)
+               for k, v in before.items())
+    assert not torch.equal(state["gate.alpha"][1], torch.linspace(0.0, 1.0, 11))
+    groups = param_groups(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), 0.1, {"1.": 0.5})
+    assert [(g["lr"], len(g["params"])) for g in groups] == [(0.1, 2), (0.5, 2)]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 KERNELS = ("gaussian", "laplacian", "linear", "cosine")
 DEFAULT_SCALES = (-3, -2, -1, 0, 1)
+MULTI_KERNEL = ("mean", "sum")  # how the m kernels combine: averaged, or summed (the official tllib loss)
 
 
 def _squared_distances(z: torch.Tensor) -> torch.Tensor:
@@ -72,10 +73,15 @@ def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[
 
 
 def grouped_mmd2(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, kernel: str = "gaussian",
-                 scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
+                 scales: Sequence[float] = DEFAULT_SCALES, multi_kernel: str = "mean") -> torch.Tensor:
     """``mmd2`` of G paired samples at once, averaged over the groups: x, y [G, n, d] (rows of group g
     where ``valid`` [G, n] is True; both samples have the same rows). Equals the mean of
-    ``mmd2(x[g][valid[g]], y[g][valid[g]])`` over g, as one batched computation rather than G small ones."""
+    ``mmd2(x[g][valid[g]], y[g][valid[g]])`` over g, as one batched computation rather than G small ones.
+
+    ``multi_kernel: sum`` adds the m Gaussian or Laplacian kernels instead of averaging them, as the
+    official code's tllib loss does: the same MMD times m (MMD² is linear in the kernel)."""
+    if multi_kernel not in MULTI_KERNEL:
+        raise ValueError(f"unknown multi-kernel combination {multi_kernel!r}; expected one of {MULTI_KERNEL}")
     n = x.shape[1]
     z = torch.cat([x, y], dim=1)                                         # [G, 2n, d]
     zvalid = torch.cat([valid, valid], dim=1)
@@ -94,4 +100,5 @@ def grouped_mmd2(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, kernel: 
     k = k * pair
     count = ((m / 2) ** 2).clamp_min(1)                                  # pairs within one sample
     per_group = (k[:, :n, :n].sum((1, 2)) + k[:, n:, n:].sum((1, 2)) - 2.0 * k[:, :n, n:].sum((1, 2))) / count
-    return per_group.mean()
+    summed = multi_kernel == "sum" and kernel in ("gaussian", "laplacian")
+    return per_group.mean() * (len(scales) if summed else 1)

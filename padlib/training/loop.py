@@ -159,20 +159,32 @@ def train_epoch(model: nn.Module, data: SequenceData, cfg: TrainConfig, optimize
     return float(losses_t.mean())
 
 
+def param_groups(model: nn.Module, lr: float, lr_by_prefix: dict[str, float] | None = None) -> list[dict]:
+    """The optimizer's parameter groups: trainable parameters at ``lr``, except those whose name
+    starts with a prefix of ``lr_by_prefix`` (phase 3: the new text expert and the gate)."""
+    by_lr: dict[float, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            rate = next((r for prefix, r in (lr_by_prefix or {}).items() if name.startswith(prefix)), lr)
+            by_lr.setdefault(rate, []).append(p)
+    return [{"params": ps, "lr": rate} for rate, ps in by_lr.items()]
+
+
 def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, device: torch.device,
-        extra_loss: ExtraLoss | None = None, desc: str = "train", resume: Resume | None = None) -> FitResult:
+        extra_loss: ExtraLoss | None = None, desc: str = "train", resume: Resume | None = None,
+        lr_by_prefix: dict[str, float] | None = None) -> FitResult:
     """Train ``model`` in place; on return it holds the best-validation weights.
 
     Validation runs every ``valid_every`` epochs (and before the first); training stops once
     ``patience`` epochs have passed without a better validation nDCG. Each history entry
     records the epoch's training and validation seconds. With ``resume``, the state after
     every epoch is saved there, and a saved state of the same run is continued from.
+    ``lr_by_prefix`` gives parameters whose names start with a prefix their own learning rate.
     """
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, lr_by_prefix), lr=cfg.lr, weight_decay=cfg.weight_decay)
     saved = resume.load() if resume is not None else None
     if saved is None:
         best_state = copy.deepcopy(model.state_dict())

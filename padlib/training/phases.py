@@ -21,7 +21,7 @@ from padlib.device import resolve_device
 from padlib.errors import ConfigError
 from padlib.io import write_manifest
 from padlib.losses.infonce import info_nce
-from padlib.losses.mmd import grouped_mmd2
+from padlib.losses.mmd import MULTI_KERNEL, grouped_mmd2
 from padlib.models.build import (ModelConfig, aligned_expert, id_expert, load_checkpoint, pad_model,
                                  save_checkpoint)
 from padlib.models.recommender import SingleExpert
@@ -81,19 +81,29 @@ def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int) -> FitR
 ALIGNMENT_LOSSES = ("mmd", "infonce")
 
 
-def sample_groups(batch: Batch, users: int | None) -> list[torch.Tensor]:
-    """The item samples the alignment loss compares: the distinct items of each group of ``users``
-    consecutive users of the batch (the official code computes its MMD on each process's 16-user
-    batch and averages the gradients over 8 processes), or of the whole batch when ``users`` is None."""
+ALIGNMENT_SAMPLES = ("distinct", "rows")
+
+
+def sample_groups(batch: Batch, users: int | None, sample: str = "distinct") -> list[torch.Tensor]:
+    """The item samples the alignment loss compares, per group of ``users`` consecutive users of the
+    batch (the official code computes its MMD on each process's 16-user batch and averages the
+    gradients over 8 processes), or for the whole batch when ``users`` is None.
+
+    ``distinct``: each item of the group once. ``rows`` (the official code): every non-padding row
+    the group feeds the model, duplicates included: each user's sequence (inputs and the last
+    target) and its sampled negatives.
+    """
     n = batch.history.shape[0]
-    if users is None or users >= n:
-        return [batch.items]
+    step = n if users is None else users
     groups = []
-    for lo in range(0, n, users):
-        parts = [batch.history[lo:lo + users], batch.target[lo:lo + users]]
+    for lo in range(0, n, step):
+        history, target = batch.history[lo:lo + step], batch.target[lo:lo + step]
+        parts = [history, target[:, -1:] if sample == "rows" else target]  # rows: the sequence, each item once
         if batch.negatives is not None:
-            parts.append(batch.negatives[lo:lo + users])
-        items = torch.unique(torch.cat([p.reshape(-1) for p in parts]))
+            parts.append(batch.negatives[lo:lo + step])
+        items = torch.cat([p.reshape(-1) for p in parts])
+        if sample != "rows":
+            items = torch.unique(items)
         groups.append(items[items != 0])
     return groups
 
@@ -109,6 +119,12 @@ def alignment_loss(cfg: dict[str, Any]):
     kind = cfg.get("loss", "mmd")
     if kind not in ALIGNMENT_LOSSES:
         raise ConfigError(f"align.loss: {kind!r} is not one of {ALIGNMENT_LOSSES}")
+    sample = cfg.get("sample", "distinct")
+    if sample not in ALIGNMENT_SAMPLES:
+        raise ConfigError(f"align.sample: {sample!r} is not one of {ALIGNMENT_SAMPLES}")
+    multi_kernel = cfg.get("multi_kernel", "mean")
+    if multi_kernel not in MULTI_KERNEL:
+        raise ConfigError(f"align.multi_kernel: {multi_kernel!r} is not one of {MULTI_KERNEL}")
     gamma = cfg["gamma"]
 
     def loss(model: SingleExpert, batch: Batch) -> torch.Tensor:
@@ -118,7 +134,7 @@ def alignment_loss(cfg: dict[str, Any]):
         if cfg["anchoring"] == "frozen":
             ids = ids.detach()
         text = fused.text(items).float()
-        groups = sample_groups(batch, cfg.get("sample_users"))
+        groups = sample_groups(batch, cfg.get("sample_users"), sample)
         with torch.autocast(items.device.type, enabled=False):  # pairwise distances stay in fp32
             if kind == "infonce":
                 total = sum(info_nce(text[rows], ids[rows], cfg.get("temperature", 0.07))
@@ -129,7 +145,7 @@ def alignment_loss(cfg: dict[str, Any]):
             for i, group in enumerate(groups):
                 rows[i, :len(group)] = torch.searchsorted(items, group)
                 valid[i, :len(group)] = True
-            return gamma * grouped_mmd2(text[rows], ids[rows], valid, kernel=cfg["kernel"])
+            return gamma * grouped_mmd2(text[rows], ids[rows], valid, kernel=cfg["kernel"], multi_kernel=multi_kernel)
     return loss
 
 
@@ -169,7 +185,9 @@ def finetune(data_dir: str, embeddings: str, pretrain_ckpt: str, align_ckpt: str
 def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: str, params: dict[str, Any],
                   seed: int, phase: str) -> FitResult:
     """Experts mixed by the gate (PAD, its ablations, MAKE): experts named in ``sources`` start from
-    that checkpoint's weights, the others from scratch; everything is fine-tuned with BCE."""
+    that checkpoint's weights, the others from scratch; everything is fine-tuned with BCE.
+    ``finetune.new_lr`` (when set) trains the from-scratch experts and the gate at their own
+    learning rate: under one small fine-tuning rate the new text expert barely moves."""
     device = resolve_device(params["device"])
     cfg = params["finetune"]
     data = load_data(data_dir, params["protocol"])
@@ -183,8 +201,12 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
         if name in sources:
             state = load_checkpoint(sources[name])["state_dict"]
             model.experts[name].load_state_dict({k.removeprefix("expert."): v for k, v in state.items()})
+    new_lr = cfg.get("new_lr")
+    fresh = {} if new_lr is None else {prefix: new_lr for prefix in
+                                       ["gate.", *(f"experts.{n}." for n in experts if n not in sources)]}
     result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=phase,
-                 resume=resume_for(out, data_dir, params, seed, [embeddings, *sources.values()]))
+                 resume=resume_for(out, data_dir, params, seed, [embeddings, *sources.values()]),
+                 lr_by_prefix=fresh)
     save_run(out, model, phase, data, model_cfg, result, params, [embeddings, *sources.values()], seed,
           device, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
           gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
