@@ -8,17 +8,52 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
 from padlib.errors import ConfigError
+from padlib.variants import experiments, resolve_variants
+
+MODEL_CONFIG = "config.json"
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
     parts = [str(p) for p in error.absolute_path]
     return ".".join(parts) if parts else "<top level>"
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, or for a rule the schema describes (the path-safe names) that description."""
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    if error.validator in ("pattern", "not") and description:
+        what = "name" if "propertyNames" in error.relative_schema_path else "value"
+        return f"{what} {error.instance!r} is not allowed: {description}"
+    return error.message
+
+
+def check_encoder_dirs(config: dict[str, Any]) -> None:
+    """Every local model and adapter directory an encoder of this run reads holds its config file.
+
+    Checked when the config is read, so a wrong path stops the DAG build instead of failing at
+    embed time (after the data stage) with a tokenizer error. Encoders the run does not use
+    (e.g. the paper presets' Llama paths in a run of ID-only variants) are not checked.
+    """
+    used = dict.fromkeys(e.encoder for e in experiments(config, resolve_variants(config)) if e.encoder)
+    for name in used:
+        encoder = config["encoders"][name]
+        folders = [(f"encoders.{name}.model.path", encoder["model"]["path"], MODEL_CONFIG,
+                    "a local Hugging Face model directory")] if "path" in encoder["model"] else []
+        folders += [(f"encoders.{name}.adapters.{i}", path, ADAPTER_CONFIG, "a local PEFT LoRA adapter directory")
+                    for i, path in enumerate(encoder.get("adapters", []))]
+        for key, path, needed, what in folders:
+            if not Path(path).is_dir():
+                raise ConfigError(f"config key {key}: {path} is not a directory; expected {what} with {needed}")
+            if not (Path(path) / needed).is_file():
+                raise ConfigError(f"config key {key}: {path} has no {needed}; expected {what}")
 
 
 def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -31,7 +66,7 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
         error = jsonschema.exceptions.best_match(errors)
         if error.validator == "oneOf" and error.context:
             error = min(error.context, key=lambda e: len(list(e.absolute_path)))
-        raise ConfigError(f"config key {_key_path(error)}: {error.message}")
+        raise ConfigError(f"config key {_key_path(error)}: {_message(error)}")
     for name, encoder in config["encoders"].items():
         for key, spec in schema["properties"]["encoders"]["additionalProperties"]["properties"].items():
             if "default" in spec:
@@ -41,6 +76,7 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
         if unknown:
             target = "sources" if key == "datasets" else "encoders"
             raise ConfigError(f"config key run.{key}: {unknown} not defined under {target} (defined: {sorted(names)})")
+    check_encoder_dirs(config)
     return config
 
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,14 +24,27 @@ import pyarrow.parquet as pq
 from padlib import __version__
 
 
+def _new_file(parent: Path, prefix: str, suffix: str) -> Path:
+    """Create an empty file with a fresh name in ``parent`` whose mode the umask decides (0644 under 022).
+
+    ``tempfile.mkstemp`` creates files owner-only (0600), and the rename would carry that mode to the
+    artifact, so collaborators on a shared cluster could not read the results.
+    """
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success only."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_file(target.parent, f".{target.name}.", ".tmp")
     try:
         yield tmp
         os.replace(tmp, target)

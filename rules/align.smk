@@ -14,7 +14,7 @@ rule align:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}.tsv"
     wildcard_constraints:
-        alignment="|".join(ALIGNMENTS) or "(?!)",
+        alignment="|".join(map(re.escape, ALIGNMENTS)) or "(?!)",
     params:
         stage=lambda wc: stage_params("align", wc.backbone, train=ALIGNMENTS[wc.alignment].phase_train("align"),
                                       align=ALIGNMENTS[wc.alignment].align),

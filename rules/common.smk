@@ -3,6 +3,7 @@
 # that stage and what depends on it (Snakemake's params rerun trigger), nothing else.
 
 import dataclasses
+import re
 
 from padlib.config import phase_train
 from padlib.data.stage import source_inputs, source_wheel
@@ -11,10 +12,13 @@ from padlib.report.spec import parse_report
 from padlib.variants import DEFAULT_LABELS, alignments, experiments, pretrains, resolve_variants
 
 
+NAME = r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*"  # the schema's path-safe names: dots only between other characters
+
+
 wildcard_constraints:
-    dataset=r"[A-Za-z0-9._-]+",
-    encoder=r"[A-Za-z0-9._-]+",
-    backbone=r"[A-Za-z0-9._-]+",
+    dataset=NAME,
+    encoder=NAME,
+    backbone=NAME,
     seed=r"\d+",
     shard=r"\d+",
     n_shards=r"\d+",
@@ -40,7 +44,7 @@ REPORT = parse_report(
 
 def variants_of(*methods):
     """A wildcard constraint matching exactly the variants of these methods (never matches if none)."""
-    names = [name for name, v in VARIANTS.items() if v.method in methods]
+    names = [re.escape(name) for name, v in VARIANTS.items() if v.method in methods]
     return "|".join(names) if names else "(?!)"
 
 

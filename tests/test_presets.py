@@ -37,8 +37,11 @@ def fill_in(root: Path, preset: str) -> Path:
             with gzip.open(source["meta"], "wt") as fh:
                 fh.write("\n".join(json.dumps({"asin": f"B{i}", "title": f"Item {i}"}) for i in (1, 2)) + "\n")
     for encoder in config["encoders"].values():
-        for directory in [encoder["model"]["path"], *encoder.get("adapters", [])]:
+        Path(encoder["model"]["path"]).mkdir(parents=True, exist_ok=True)
+        (Path(encoder["model"]["path"]) / "config.json").write_text("{}")
+        for directory in encoder.get("adapters", []):
             Path(directory).mkdir(parents=True, exist_ok=True)
+            (Path(directory) / "adapter_config.json").write_text("{}")
     out = root / f"{preset}.yaml"
     out.write_text(yaml.safe_dump(config))
     return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -229,10 +228,11 @@ def amazon_files(tmp_path):
             write(tmp_path / "meta_Office_Products.json.gz", meta_gz(META)))
 
 
-def test_amazon_title_filter_and_rating_filter(amazon_files, caplog):
-    with caplog.at_level(logging.INFO, logger="padlib.data.amazon"):
-        inter, items = read_amazon(*amazon_files)
-    assert "dropped 3 of 15 ratings on 2 items without a title" in caplog.text
+def test_amazon_title_filter_and_rating_filter(amazon_files):
+    dropped = []
+    inter, items = read_amazon(*amazon_files, dropped)
+    assert [d.message() for d in dropped] == [f"{amazon_files[0]}: dropped 3 of 15 ratings on 2 items without a title "
+                                              f"in {amazon_files[1]}"]
     assert inter.columns == ["user", "item", "rating", "timestamp"]
     assert sequences(inter)["A1"] == ["B2", "B3", "B1", "B4", "B5", "B6", "B7", "B1"]
     assert dict(zip(items["item"], items["title"])) == {"B1": "Pen", "B2": "Ink", "B3": "Paper", "B4": "Desk",

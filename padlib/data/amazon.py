@@ -3,7 +3,7 @@
 Ratings: no header, ``item,user,rating,timestamp`` (unix seconds). Meta: one JSON
 object per line with at least ``asin`` and ``title`` (other keys ignored). Items need
 a non-empty title to have text for the encoder: interactions with untitled items are
-dropped (and counted in the log), as the paper's preprocessing does. Positives are
+dropped (and reported as a ``Dropped`` record), as the paper's preprocessing does. Positives are
 decided later by the protocol's ``min_rating``.
 """
 
@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 from pathlib import Path
 
 import polars as pl
 
+from padlib.data.drops import Dropped
 from padlib.data.rawtext import (UTF8_BOM, decode_utf8, first_bad, line_count, parse_float, read_bytes, read_fields,
                                   require_file, text_lines)
 from padlib.errors import DataError
-
-log = logging.getLogger(__name__)
 
 RATING_FIELDS = ["item", "user", "rating", "timestamp"]
 META_SCHEMA = {"asin": pl.Utf8, "title": pl.Utf8}
@@ -89,18 +87,22 @@ def read_meta(path: Path) -> pl.DataFrame:
     return distinct.select("item", "title")
 
 
-def read_amazon(ratings: str | os.PathLike[str], meta: str | os.PathLike[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return (interactions: user, item, rating, timestamp; items: item, title), untitled items dropped."""
+def read_amazon(ratings: str | os.PathLike[str], meta: str | os.PathLike[str],
+                dropped: list[Dropped] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (interactions: user, item, rating, timestamp; items: item, title), untitled items dropped.
+
+    The ratings left out for want of a title are appended to ``dropped`` (when given).
+    """
     ratings_path = require_file(ratings, "Amazon ratings CSV (item,user,rating,timestamp)")
     meta_path = require_file(meta, "Amazon meta_<Category>.json.gz")
     inter = read_ratings(ratings_path)
     items = read_meta(meta_path)
     kept = inter.join(items.select("item"), on="item", how="semi", maintain_order="left")
-    dropped = inter.height - kept.height
-    if dropped:
+    if kept.height < inter.height and dropped is not None:
         n_items = inter.join(items.select("item"), on="item", how="anti")["item"].n_unique()
-        log.info("%s: dropped %d of %d ratings on %d items without a title in %s",
-                 ratings_path, dropped, inter.height, n_items, meta_path)
+        dropped.append(Dropped(file=str(ratings_path), what="ratings",
+                               reason=f"on {n_items} items without a title in {meta_path}",
+                               rows=inter.height - kept.height, total=inter.height))
     if kept.height == 0:
         raise DataError(f"{ratings_path}: none of the {inter['item'].n_unique()} rated items has a title in {meta_path}; "
                         "expected the meta file of the same category")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from padlib.data.drops import Dropped
 from padlib.data.rawtext import first_bad, read_fields, require_file
 from padlib.errors import DataError
 
@@ -142,16 +143,23 @@ def _check_items(interactions: pl.DataFrame, news: pl.DataFrame, behaviors: list
                         "expected a title for every news a user clicked")
 
 
-def read_mind(behaviors: list[str | os.PathLike[str]],
-              news: list[str | os.PathLike[str]]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return (interactions: user, item, timestamp; items: item, title, abstract, category, subcategory)."""
+def read_mind(behaviors: list[str | os.PathLike[str]], news: list[str | os.PathLike[str]],
+              dropped: list[Dropped] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Return (interactions: user, item, timestamp; items: item, title, abstract, category, subcategory).
+
+    The repeated (user, news) rows left out are appended to ``dropped`` (when given).
+    """
     if not behaviors or not news:
         raise DataError("MIND needs at least one behaviors.tsv and one news.tsv")
     behavior_paths = [require_file(p, "MIND behaviors.tsv") for p in behaviors]
     news_paths = [require_file(p, "MIND news.tsv") for p in news]
     impressions = _read_behaviors(behavior_paths)
-    rows = (pl.concat([_history_rows(impressions), _click_rows(impressions, behavior_paths)])
-            .filter(pl.struct("user", "item").is_first_distinct()))
+    every = pl.concat([_history_rows(impressions), _click_rows(impressions, behavior_paths)])
+    rows = every.filter(pl.struct("user", "item").is_first_distinct())
+    if rows.height < every.height and dropped is not None:
+        dropped.append(Dropped(file=", ".join(map(str, behavior_paths)), what="history entries and clicks",
+                               reason="that repeat a news id the same user already had (the first is kept)",
+                               rows=every.height - rows.height, total=every.height))
     items = _read_news(news_paths)
     _check_items(rows, items, behavior_paths, news_paths)
     return rows.select("user", "item", "timestamp"), items.select(ITEM_COLUMNS)

