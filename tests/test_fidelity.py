@@ -2,6 +2,7 @@
 
 import math
 
+import polars as pl
 import pytest
 import torch
 import torch.nn.functional as F
@@ -143,3 +144,35 @@ def test_phase_3_trains_new_parameters_at_their_own_learning_rate(tmp_path):
     assert not torch.equal(state["gate.alpha"][1], torch.linspace(0.0, 1.0, 11))
     groups = param_groups(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)), 0.1, {"1.": 0.5})
     assert [(g["lr"], len(g["params"])) for g in groups] == [(0.1, 2), (0.5, 2)]
+
+
+def test_the_prefix_mask_leaves_every_known_item_out_of_the_ranking(tmp_path):
+    from synthetic import write_training_inputs
+
+    from padlib.data.dataset import SequenceData
+    from padlib.evaluation.ranking import target_ranks
+    from test_metrics import FixedScores
+
+    protocol = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 2,
+                "n_buckets": 10}
+    n_items = write_training_inputs(tmp_path, protocol, n_users=30)
+    window = SequenceData.load(tmp_path, 10, 2)
+    prefix = SequenceData.load(tmp_path, 10, 2, eval_mask="prefix")
+    sequences = pl.read_parquet(tmp_path / "sequences.parquet")
+    user = 0
+    seq = sequences.filter(pl.col("user_idx") == int(prefix.test.user_idx[user]))["items"][0].to_list()
+    assert sorted(set(prefix.test.known[user].tolist()) - {0}) == sorted(set(seq[:-1]))
+    assert sorted(set(prefix.valid.known[user].tolist()) - {0}) == sorted(set(seq[:-2]))
+    # the user's first item (outside the 2-item window) scores highest of all
+    first, target = seq[0], seq[-1]
+    assert first not in seq[-3:] and first != target
+    scores = [0.0] * (n_items + 1)
+    scores[first], scores[target] = 10.0, 5.0
+    model = FixedScores(scores)
+    history, target_t = window.test.history[user:user + 1], window.test.target[user:user + 1]
+    assert torch.equal(history, prefix.test.history[user:user + 1])
+    assert target_ranks(model, history, target_t, n_items).tolist() == [1]   # the old item outranks the target
+    known = prefix.test.known[user:user + 1]
+    assert target_ranks(model, history, target_t, n_items, known=known).tolist() == [0]
+    with pytest.raises(ConfigError, match="protocol.eval_mask"):
+        SequenceData.load(tmp_path, 10, 2, eval_mask="all")

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from padlib.errors import DataError
+from padlib.errors import ConfigError, DataError
 
 
 def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
@@ -23,11 +23,15 @@ def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
     return out
 
 
+EVAL_MASKS = ("window", "prefix")
+
+
 @dataclass
 class EvalSplit:
     user_idx: torch.Tensor  # [U]
     history: torch.Tensor   # [U, L] left-padded
     target: torch.Tensor    # [U]
+    known: torch.Tensor | None = None  # [U, H] items ranking leaves out (None: the input window)
 
 
 @dataclass
@@ -43,7 +47,13 @@ class SequenceData:
     test: EvalSplit
 
     @classmethod
-    def load(cls, data_dir: str | os.PathLike[str], n_buckets: int, max_input_length: int) -> "SequenceData":
+    def load(cls, data_dir: str | os.PathLike[str], n_buckets: int, max_input_length: int,
+             eval_mask: str = "window") -> "SequenceData":
+        """``eval_mask``: the items ranking leaves out for a validation or test user: the input
+        window (the last ``max_input_length`` items) or the whole known prefix (``prefix``, the
+        official code's: every training item for validation, every item before the target for test)."""
+        if eval_mask not in EVAL_MASKS:
+            raise ConfigError(f"protocol.eval_mask: {eval_mask!r} is not one of {list(EVAL_MASKS)}")
         data_dir = Path(data_dir)
         try:
             items = pl.read_parquet(data_dir / "items.parquet")
@@ -57,12 +67,20 @@ class SequenceData:
         prefixes = [seq[:-2] for seq in sequences["items"].to_list()]
         length = max_input_length
 
+        by_user = dict(zip(sequences["user_idx"].to_list(), sequences["items"].to_list()))
+        known_prefix = {"valid": lambda u: by_user[u][:-2], "test": lambda u: by_user[u][:-1]}
+
         def split(name: str) -> EvalSplit:
             part = splits.filter(pl.col("split") == name).sort("user_idx")
+            known = None
+            if eval_mask == "prefix":
+                rows = [known_prefix[name](u) for u in part["user_idx"].to_list()]
+                known = torch.as_tensor(left_pad(rows, max(len(r) for r in rows)))
             return EvalSplit(
                 user_idx=torch.tensor(part["user_idx"].to_numpy(), dtype=torch.long),
                 history=torch.as_tensor(left_pad(part["history"].to_list(), length)),
                 target=torch.tensor(part["target"].to_numpy(), dtype=torch.long),
+                known=known,
             )
 
         return cls(

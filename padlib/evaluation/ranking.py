@@ -48,8 +48,11 @@ def _check_finite(values: torch.Tensor, what: str, source: str) -> None:
 def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, n_items: int,
                  batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu",
                  autocast: contextlib.AbstractContextManager | None = None, source: str = "model",
-                 tie_seed: int = 0) -> np.ndarray:
+                 tie_seed: int = 0, known: torch.Tensor | None = None) -> np.ndarray:
     """0-based rank of each user's target among all items not in their history (0 = top).
+
+    ``known`` [U, H] (left-padded) replaces ``history`` as the items left out of the ranking
+    (``EvalSplit.known``: the whole known prefix rather than the input window).
 
     Ties with the target count against it: see the module docstring (``tie_seed`` seeds the
     position drawn inside a tie). ``source`` (the checkpoint) names the model in errors.
@@ -66,6 +69,7 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
     ranks = []
     for start in range(0, history.shape[0], batch_size):
         hist = history[start:start + batch_size].to(device)
+        seen = hist if known is None else known[start:start + batch_size].to(device)
         tgt = target[start:start + batch_size].to(device)
         with autocast or contextlib.nullcontext():
             users = model.users(hist, catalog)
@@ -77,7 +81,7 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
             hi = min(lo + chunk_size, n_items + 1)
             items = torch.arange(lo, hi, device=device)
             scores = users @ catalog.matrix[lo:hi].T
-            counted = ~(_history_mask(hist, items) | (items.view(1, -1) == tgt.unsqueeze(-1)))
+            counted = ~(_history_mask(seen, items) | (items.view(1, -1) == tgt.unsqueeze(-1)))
             greater += ((scores > target_score) & counted).sum(-1)
             ties += ((scores == target_score) & counted).sum(-1)
         position = (tie_draw[start:start + batch_size] * (ties.cpu() + 1).double()).long()

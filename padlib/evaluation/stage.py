@@ -30,7 +30,7 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
     batch = params["evaluate"]["batch_size"]
     splits = {name: getattr(data, name) for name in ("valid", "test")}
     ranks = {name: target_ranks(model, s.history, s.target, data.n_items, batch, device=device,
-                                source=checkpoint_path)
+                                source=checkpoint_path, known=s.known)
              for name, s in splits.items()}
     buckets = data.item_buckets.numpy()
     train_manifest = read_json(manifest_path(checkpoint_path))

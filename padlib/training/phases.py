@@ -40,7 +40,8 @@ def set_seed(seed: int) -> None:
 
 
 def load_data(data_dir: str | os.PathLike[str], protocol: dict[str, Any]) -> SequenceData:
-    return SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"])
+    return SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"],
+                             protocol.get("eval_mask", "window"))
 
 
 def load_text(path: str | os.PathLike[str], n_items: int, norm: str) -> torch.Tensor:
