@@ -33,6 +33,9 @@ rule evaluate_variant:
         data=rules.data.output,
         model="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
+        # PAD's "gate prior only" diagnostic scores with the phase-1 model
+        pretrain=lambda wc: (pretrain_model(wc, VARIANTS[wc.variant].pretrain_tag)
+                             if VARIANTS[wc.variant].method == "pad" else []),
     output:
         metrics="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/metrics.json",
         ranks="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/test_ranks.parquet",

@@ -9,15 +9,21 @@ import numpy as np
 import polars as pl
 
 from padlib.device import resolve_device
+from padlib.evaluation.diagnostics import mixture_diagnostics
 from padlib.evaluation.metrics import summarize
 from padlib.evaluation.ranking import target_ranks
 from padlib.io import atomic_path, read_json, manifest_path, write_json, write_manifest
 from padlib.models.build import ModelConfig, load_checkpoint, rebuild
+from padlib.models.recommender import PADModel
 from padlib.training.phases import load_data, load_text
 
 
 def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | None, out_metrics: str,
-                        out_ranks: str, params: dict[str, Any], label: str) -> dict[str, Any]:
+                        out_ranks: str, params: dict[str, Any], label: str, phase1_path: str | None = None
+                        ) -> dict[str, Any]:
+    """Metrics of a checkpoint on validation and test; a gated mixture also gets ``diagnostics``
+    (each expert alone, its gate per bucket and, given the phase-1 checkpoint ``phase1_path``,
+    the gate-prior-only ranking: ``padlib.evaluation.diagnostics``)."""
     start = time.perf_counter()
     device = resolve_device(params["device"])
     data = load_data(data_dir, params["protocol"])
@@ -43,6 +49,13 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
         "train_device": train_manifest.get("device"),
         **{name: summarize(r, buckets[splits[name].target.numpy()], data.n_buckets, k) for name, r in ranks.items()},
     }
+    if isinstance(model, PADModel):
+        phase1 = None
+        if phase1_path is not None:
+            phase1 = rebuild(load_checkpoint(phase1_path), text, data.item_buckets).to(device)
+        metrics["diagnostics"] = mixture_diagnostics(
+            model, checkpoint["gate_init"], data.test, data.n_items, data.n_buckets, k, batch, device,
+            checkpoint_path, phase1)
     per_user = pl.DataFrame({
         "user_idx": splits["test"].user_idx.numpy(),
         "target": splits["test"].target.numpy(),
@@ -52,7 +65,8 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
     with atomic_path(out_ranks) as tmp:
         per_user.write_parquet(tmp)
     write_json(out_metrics, metrics)
-    write_manifest(out_metrics, config=params, inputs=[checkpoint_path], seed=metrics["seed"],
+    write_manifest(out_metrics, config=params, inputs=[checkpoint_path, *([phase1_path] if phase1_path else [])],
+                   seed=metrics["seed"],
                    wall_time_s=time.perf_counter() - start, device=str(device))
     return metrics
 
