@@ -87,3 +87,25 @@ def test_preset_dry_runs_with_profile(tmp_path, preset, profile):
                 assert job["slurm_account"] == "FILL-IN-ACCOUNT" and job["slurm_partition"] == "FILL-IN-PARTITION"
         assert all(job["cpus_per_task"] == "8" and job["mem_mb"] == "64000" for job in jobs["embed"])
         assert all(job["cpus_per_task"] == "2" for job in jobs["data"])
+
+
+PRIME_PANTRY = REPO.parent / "shared" / "data" / "prime-pantry"
+
+
+@pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
+def test_prime_pantry_config_plans_three_seeds_of_every_variant(tmp_path):
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    config = yaml.safe_load((REPO / "configs" / "prime-pantry.yaml").read_text())
+    config["sources"]["prime-pantry"]["path"] = str(PRIME_PANTRY)
+    (tmp_path / "pp.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--dry-run", "--configfile", str(tmp_path / "pp.yaml"), "--cores", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs = {rule: len(runs) for rule, runs in planned_resources(proc.stdout).items()}
+    # per seed: phase 1 for BCE and softmax; MoRec per encoder; alignments pad, smem, pad-ce (SmolLM2) and pad
+    # (MiniLM), each with its fine-tuning; 6 variant evaluations; one report over all of it
+    assert {r: jobs.get(r) for r in ("embed", "pretrain", "scratch", "align", "finetune", "evaluate_id",
+                                     "evaluate_variant", "report")} == {
+        "embed": 2, "pretrain": 6, "scratch": 6, "align": 12, "finetune": 12, "evaluate_id": 6,
+        "evaluate_variant": 18, "report": 1}
