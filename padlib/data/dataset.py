@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from padlib.errors import DataError
+from padlib.io import read_parquet
 
 
 def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
@@ -44,13 +44,11 @@ class SequenceData:
 
     @classmethod
     def load(cls, data_dir: str | os.PathLike[str], n_buckets: int, max_input_length: int) -> "SequenceData":
+        """The data stage's three files, each checked against its manifest (a DataError naming it otherwise)."""
         data_dir = Path(data_dir)
-        try:
-            items = pl.read_parquet(data_dir / "items.parquet")
-            sequences = pl.read_parquet(data_dir / "sequences.parquet")
-            splits = pl.read_parquet(data_dir / "splits.parquet")
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise DataError(f"{data_dir}: cannot read the data stage's Parquet files ({exc})") from exc
+        items = read_parquet(data_dir / "items.parquet")
+        sequences = read_parquet(data_dir / "sequences.parquet")
+        splits = read_parquet(data_dir / "splits.parquet")
         n_items = items.height
         buckets = np.zeros(n_items + 1, dtype=np.int64)
         buckets[items["item_idx"].to_numpy()] = items["bucket"].to_numpy()
