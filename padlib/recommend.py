@@ -16,6 +16,7 @@ import torch
 from padlib.data.dataset import left_pad
 from padlib.errors import PadError
 from padlib.evaluation.ranking import top_k
+from padlib.io import read_parquet
 from padlib.models.build import ModelConfig, load_checkpoint, rebuild
 from padlib.text.normalize import normalize_text
 from padlib.text.store import read_embeddings
@@ -47,8 +48,8 @@ def recommend(results: str | Path, dataset: str, user: str, k: int = 10, backbon
     results = Path(results)
     model_path = find_model(results, dataset, backbone, seed, encoder)
     data_dir = results / dataset / "data"
-    items = pl.read_parquet(data_dir / "items.parquet").sort("item_idx")
-    sequences = pl.read_parquet(data_dir / "sequences.parquet")
+    items = read_parquet(data_dir / "items.parquet").sort("item_idx")
+    sequences = read_parquet(data_dir / "sequences.parquet")
     row = sequences.filter(pl.col("user_id") == str(user))
     if row.height == 0:
         raise PadError(f"user {user!r} is not in {data_dir / 'sequences.parquet'} (raw user ids, e.g. "

@@ -91,7 +91,7 @@ def test_full_softmax_variants_get_their_own_phase_1_model(grid_run):
     root, _ = grid_run
     seed_dir = root / "results/tiny/sasrec/seed0"
     assert sorted(p.parent.name for p in seed_dir.glob("*/model.pt")) == ["id", "id-loss-softmax"]
-    softmax = torch.load(seed_dir / "tinyllama/pad-ce/model.pt", weights_only=False)
+    softmax = torch.load(seed_dir / "tinyllama/pad-ce/model.pt", weights_only=True)
     assert softmax["fit"]["history"][1]["loss"] > 1.0   # a catalogue-wide cross-entropy, not a 2-way BCE
     manifest = (seed_dir / "tinyllama/align/pad-ce/model.pt.manifest.json").read_text()
     assert '"loss": "softmax"' in manifest and "id-loss-softmax/model.pt" in manifest

@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from padlib.errors import ConfigError, DataError
+from padlib.errors import ConfigError
+from padlib.io import read_parquet
 
 
 def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
@@ -51,16 +52,14 @@ class SequenceData:
              eval_mask: str = "window") -> "SequenceData":
         """``eval_mask``: the items ranking leaves out for a validation or test user: the input
         window (the last ``max_input_length`` items) or the whole known prefix (``prefix``, the
-        official code's: every training item for validation, every item before the target for test)."""
+        official code's: every training item for validation, every item before the target for test).
+        The data stage's three files are each checked against their manifest (a DataError naming it otherwise)."""
         if eval_mask not in EVAL_MASKS:
             raise ConfigError(f"protocol.eval_mask: {eval_mask!r} is not one of {list(EVAL_MASKS)}")
         data_dir = Path(data_dir)
-        try:
-            items = pl.read_parquet(data_dir / "items.parquet")
-            sequences = pl.read_parquet(data_dir / "sequences.parquet")
-            splits = pl.read_parquet(data_dir / "splits.parquet")
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            raise DataError(f"{data_dir}: cannot read the data stage's Parquet files ({exc})") from exc
+        items = read_parquet(data_dir / "items.parquet")
+        sequences = read_parquet(data_dir / "sequences.parquet")
+        splits = read_parquet(data_dir / "splits.parquet")
         n_items = items.height
         buckets = np.zeros(n_items + 1, dtype=np.int64)
         buckets[items["item_idx"].to_numpy()] = items["bucket"].to_numpy()

@@ -18,7 +18,7 @@ from padlib.data.official import official_paths, read_official
 from padlib.data.protocol import ProtocolConfig, ProtocolResult, apply_protocol
 from padlib.data.tables import read_own_data
 from padlib.errors import ConfigError
-from padlib.io import atomic_path, write_manifest
+from padlib.io import write_manifest, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +115,10 @@ def protocol_config(protocol: dict[str, Any]) -> ProtocolConfig:
 
 
 def write_dataset(result: ProtocolResult, outputs: dict[str, str]) -> None:
-    """Write all three tables; each atomically, and none if building any of them failed."""
+    """Write all three tables; each atomically (with page CRCs), and none if building any of them failed."""
     frames = {"items": result.items, "sequences": result.sequences, "splits": result.splits}
     for name in OUTPUTS:
-        with atomic_path(outputs[name]) as tmp:
-            frames[name].write_parquet(tmp)
+        write_parquet(outputs[name], frames[name].to_arrow())
 
 
 def build_dataset(source: dict[str, Any], protocol: dict[str, Any], inputs: dict[str, str],

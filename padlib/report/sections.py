@@ -11,6 +11,7 @@ import polars as pl
 
 from padlib.analysis.stats import paired_test, relative_improvement
 from padlib.evaluation.metrics import ndcg
+from padlib.io import read_parquet
 from padlib.report.spec import Selection, TableSpec
 from padlib.report.table import GROUP_NAMES, to_markdown
 
@@ -57,7 +58,7 @@ def with_lifts(rows: pl.DataFrame, summary: pl.DataFrame, k: int) -> tuple[pl.Da
 
 def per_user_ndcg(ranks_paths: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
     """(user ids, nDCG@k per user averaged over the seeds' test ranks), users sorted."""
-    frames = [pl.read_parquet(path).select("user_idx", "rank").sort("user_idx") for path in ranks_paths]
+    frames = [read_parquet(path, ["user_idx", "rank"]).sort("user_idx") for path in ranks_paths]
     users = frames[0]["user_idx"].to_numpy()
     for path, frame in zip(ranks_paths, frames):
         if not np.array_equal(frame["user_idx"].to_numpy(), users):

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from padlib.analysis.stage import plot_tau
-from padlib.io import atomic_path, manifest_path, read_json, write_text
+from padlib.io import atomic_path, manifest_path, read_json, read_json_artifact, write_text
 from padlib.report.plots import group_bar_chart, model_bar_chart
 from padlib.report.sections import baseline_row, select, table_section
 from padlib.report.spec import FigureSpec, ReportSpec
@@ -107,8 +107,9 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
     (``figure_paths``: name → PNG path); ``kendall``: ``{"backbone", "encoder", "seed", "path"}`` per
     kendall.json."""
     spec = spec or ReportSpec(baseline=None)
-    kendall = [{**entry, "tau": read_json(entry["path"])["tau"]} for entry in kendall or []]
-    loaded = [{**run, "metrics": read_json(run["metrics"]), "stage_times": stage_times(run["stages"])} for run in runs]
+    kendall = [{**entry, "tau": read_json_artifact(entry["path"])["tau"]} for entry in kendall or []]
+    loaded = [{**run, "metrics": read_json_artifact(run["metrics"]), "stage_times": stage_times(run["stages"])}
+              for run in runs]
     rows = metric_rows(loaded, k)
     summary = aggregate(rows)
     with atomic_path(out_csv) as tmp:

@@ -14,9 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
-from padlib.io import manifest_path, read_json, write_manifest
+from padlib.io import manifest_path, read_json, read_parquet, write_manifest
 from padlib.text.encoder import DEFAULT_CHUNK_SIZE, TextEncoder, encode_to_parquet, load_text_encoder
 from padlib.text.store import gather_embeddings, shard_bounds, shard_metadata
 from padlib.text.template import render_texts
@@ -53,7 +51,7 @@ def embed_items(items_path: str, model_dir: str, encoder_name: str, encoder_cfg:
     1) writes the usual file. Returns ``out``.
     """
     start_time = time.perf_counter()
-    items = pl.read_parquet(items_path).sort("item_idx")
+    items = read_parquet(items_path).sort("item_idx")
     start, stop = shard_bounds(items.height, shard, n_shards)
     part = items.slice(start, stop - start)
     source = items_path if n_shards == 1 else f"{items_path} (shard {shard} of {n_shards}, from row {start + 1})"

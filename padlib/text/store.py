@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from padlib.io import atomic_path, write_parquet
+from padlib.io import atomic_path, parquet_errors, read_table, verify_artifact, write_parquet
 
 METADATA_KEY = b"pad"
 SHARD_KEYS = ("shard", "n_shards")
@@ -67,7 +67,8 @@ def write_embeddings(
 @contextlib.contextmanager
 def _row_group_writer(path: str | os.PathLike[str], schema: pa.Schema) -> Iterator[Callable[[pa.Table], None]]:
     """Yield ``write(table)``, one row group per call, into a temporary file renamed onto ``path`` on clean exit."""
-    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, use_dictionary=False) as writer:
+    with (atomic_path(path) as tmp,
+          pq.ParquetWriter(tmp, schema, use_dictionary=False, write_page_checksum=True) as writer):
 
         def write(table: pa.Table) -> None:
             if not table.schema.equals(schema, check_metadata=False):
@@ -92,7 +93,13 @@ def embeddings_writer(
 
 def read_embeddings_metadata(path: str | os.PathLike[str]) -> dict:
     """The provenance dict stored with the vectors, without reading the vectors."""
-    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    with parquet_errors(path):
+        schema = pq.read_schema(path)
+    return _provenance(path, schema)
+
+
+def _provenance(path: str | os.PathLike[str], schema: pa.Schema) -> dict:
+    raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise ValueError(f"{path}: no {METADATA_KEY.decode()!r} metadata; not an embeddings file")
     return json.loads(raw)
@@ -120,8 +127,11 @@ def _check_items(path: str | os.PathLike[str], item_idx: np.ndarray, n_items: in
 
 
 def read_embeddings(path: str | os.PathLike[str], n_items: int) -> tuple[np.ndarray, dict]:
-    """Load a ``[n_items + 1, dim]`` float32 matrix (row 0 = zeros for padding, row i = item i) and its metadata."""
-    table = pq.ParquetFile(path).read()  # not pq.read_table: it imports pyarrow.dataset (~0.8 s)
+    """Load a ``[n_items + 1, dim]`` float32 matrix (row 0 = zeros for padding, row i = item i) and its metadata.
+
+    The file is checked against its manifest and its page CRCs first (a DataError naming it otherwise).
+    """
+    table = read_table(path)  # a ParquetFile read, not pq.read_table: that imports pyarrow.dataset (~0.8 s)
     missing_cols = {"item_idx", "embedding"} - set(table.column_names)
     if missing_cols:
         raise ValueError(f"{path}: missing columns {sorted(missing_cols)}")
@@ -136,7 +146,7 @@ def read_embeddings(path: str | os.PathLike[str], n_items: int) -> tuple[np.ndar
         raise ValueError(f"{path}: item_idx {int(item_idx[~finite][0])} has a non-finite embedding")
     matrix = np.zeros((n_items + 1, vectors.shape[1]), dtype=np.float32)
     matrix[item_idx] = vectors
-    return matrix, read_embeddings_metadata(path)
+    return matrix, _provenance(path, table.schema)
 
 
 def shard_bounds(n_items: int, shard: int, n_shards: int) -> tuple[int, int]:
@@ -166,8 +176,10 @@ class _Part:
 
 
 def _read_part(path: str | os.PathLike[str]) -> _Part:
-    """Schema, metadata and item ids of a part, without its vectors."""
-    schema = pq.read_schema(path)
+    """Schema, metadata and item ids of a part, without its vectors (checked against its manifest)."""
+    verify_artifact(path)
+    with parquet_errors(path):
+        schema = pq.read_schema(path)
     names = set(schema.names)
     if not {"item_idx", "embedding"} <= names:
         raise ValueError(f"{path}: missing columns {sorted({'item_idx', 'embedding'} - names)}")
@@ -175,11 +187,12 @@ def _read_part(path: str | os.PathLike[str]) -> _Part:
     if schema.field("item_idx").type != pa.int32() or not pa.types.is_fixed_size_list(embedding):
         item_type = schema.field("item_idx").type
         raise ValueError(f"{path}: not an embeddings file (item_idx {item_type}, embedding {embedding})")
-    column = pq.read_table(path, columns=["item_idx"]).column("item_idx")
+    with parquet_errors(path):
+        column = pq.ParquetFile(path, page_checksum_verification=True).read(columns=["item_idx"]).column("item_idx")
     if column.null_count:
         raise ValueError(f"{path}: column 'item_idx' has {column.null_count} null values")
     item_idx = column.combine_chunks().to_numpy().astype(np.int64)
-    return _Part(Path(path), read_embeddings_metadata(path), embedding.list_size, item_idx)
+    return _Part(Path(path), _provenance(path, schema), embedding.list_size, item_idx)
 
 
 def _check_same_encoder(parts: Sequence[_Part]) -> None:
@@ -257,7 +270,10 @@ def gather_embeddings(
     ordered = sorted(loaded, key=lambda p: int(p.item_idx.min()) if p.item_idx.size else n_items + 1)
     with _row_group_writer(out, embeddings_schema(loaded[0].dim, metadata)) as write:
         for part in ordered:
-            source = pq.ParquetFile(part.path)
+            with parquet_errors(part.path):
+                source = pq.ParquetFile(part.path, page_checksum_verification=True)
             for group in range(source.num_row_groups):
-                write(source.read_row_group(group))
+                with parquet_errors(part.path):
+                    rows = source.read_row_group(group)
+                write(rows)
     return metadata
