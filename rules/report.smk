@@ -10,6 +10,7 @@ rule report:
         markdown=report("results/{dataset}/report.md", caption="../report/report.rst", category="Results"),
         csv="results/{dataset}/report.csv",
         plot=report("results/{dataset}/hr_by_group.png", caption="../report/hr_by_group.rst", category="Results"),
+        gates=report("results/{dataset}/gate_weights.png", caption="../report/gate_weights.rst", category="Results"),
         figures=[
             report(path, caption="../report/figure.rst", category="Figures",
                    labels={"figure": f.name, "caption": f.caption})

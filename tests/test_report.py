@@ -113,3 +113,21 @@ def test_grid_wall_time_counts_shared_stages_once(tmp_path):
          "stage_times": {"data": 1.0, "pretrain": 10.0, "finetune": 20.0}},
     ]
     assert grid_wall_time(runs, [artifacts["kendall"]]) == (4, 33.0)
+
+
+def test_diagnostic_rows_average_seeds_in_bucket_order():
+    from padlib.report.diagnostics import diagnostic_rows
+
+    def block(v):
+        return {"overall": {"ndcg@10": v}, "groups": {g: {"ndcg@10": v} for g in ("warm", "median", "cold")},
+                "buckets": {str(b): {"ndcg@10": v * b} for b in (1, 2, 10)}}
+
+    runs = [{"model": "PAD", "seed": s, "metrics": {"test": block(0.2 + s), "diagnostics": {
+        "experts": {"text": block(0.1), "id": block(0.3 + s)}, "gate_prior": block(0.05),
+        "gate": {"learned": {}, "initial": {}}}}} for s in (0, 1)]
+    runs.append({"model": "SASRec", "seed": 0, "metrics": {"test": block(0.2)}})
+    frame = diagnostic_rows(runs, 10)
+    assert frame["scorer"].to_list() == ["mixture", "id expert alone", "text expert alone", "gate prior only"]
+    assert [c for c in frame.columns if c.startswith("b")] == ["b1", "b2", "b10"]
+    assert frame.filter(pl.col("scorer") == "id expert alone")["nDCG@10"].item() == pytest.approx(0.8)
+    assert frame.filter(pl.col("scorer") == "mixture")["b10"].item() == pytest.approx(7.0)

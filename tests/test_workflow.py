@@ -117,6 +117,11 @@ def test_tiny_end_to_end_run_writes_the_report(tiny_project):
     assert (tiny_project / "results/tiny/hr_by_group.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((tiny_project / "results/tiny/sasrec/seed0/tinyllama/pad/metrics.json").read_text())
     assert metrics["test"]["overall"]["users"] == rows["users"][0]
+    diagnostics = metrics["diagnostics"]
+    assert sorted(diagnostics["experts"]) == ["aligned", "id", "text"] and "gate_prior" in diagnostics
+    assert len(diagnostics["gate"]["learned"]["text"]) == 10
+    assert "## Diagnostics of the gated mixtures (test)" in report and "| PAD | gate prior only |" in report
+    assert (tiny_project / "results/tiny/gate_weights.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for stage in ("data", "embed", "pretrain", "align", "finetune", "evaluate"):
         assert f"{stage} s" in rows.columns
     emb = pl.read_parquet(tiny_project / "results/tiny/embeddings/tinyllama.parquet")

@@ -13,6 +13,7 @@ import polars as pl
 
 from padlib.analysis.stage import plot_tau
 from padlib.io import atomic_path, manifest_path, read_json, read_json_artifact, write_text
+from padlib.report.diagnostics import diagnostics_section
 from padlib.report.plots import group_bar_chart, model_bar_chart
 from padlib.report.sections import baseline_row, select, table_section
 from padlib.report.spec import FigureSpec, ReportSpec
@@ -101,10 +102,10 @@ def grid_wall_time(loaded: list[dict[str, Any]], extra: list[str]) -> tuple[int,
 
 def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, out_md: str, out_csv: str,
                  out_png: str, k: int = 10, spec: ReportSpec | None = None, figure_paths: dict[str, str] | None = None,
-                 kendall: list[dict[str, Any]] | None = None) -> pl.DataFrame:
+                 kendall: list[dict[str, Any]] | None = None, gates_png: str | None = None) -> pl.DataFrame:
     """``runs``: ``{"model", "seed", "backbone", "encoder", "variant", "metrics": path, "ranks": path,
     "stages": {stage: artifact path}}`` per trained model; ``spec``: the selected tables and figures
-    (``figure_paths``: name → PNG path); ``kendall``: ``{"backbone", "encoder", "seed", "path"}`` per
+    (``figure_paths``: name → PNG path; ``gates_png``: the mixtures' gate figure); ``kendall``: ``{"backbone", "encoder", "seed", "path"}`` per
     kendall.json."""
     spec = spec or ReportSpec(baseline=None)
     kendall = [{**entry, "tau": read_json_artifact(entry["path"])["tau"]} for entry in kendall or []]
@@ -120,6 +121,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         if run.get("ranks"):
             ranks.setdefault(run["model"], []).append(run["ranks"])
     figure_lines = draw_figures(spec.figures, {**(figure_paths or {}), "_report": out_md}, summary, kendall, k)
+    diagnostics = diagnostics_section(loaded, k, gates_png, _markdown_frame) if gates_png else []
     n_jobs, total = grid_wall_time(loaded, [entry["path"] for entry in kendall])
     log.info("grid wall time: %d distinct stage artifacts, %.0f s (%.2f h)", n_jobs, total, total / 3600)
 
@@ -139,6 +141,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         *sections,
         *(["## Figures", "", *figure_lines] if figure_lines else []),
         *_kendall_section(kendall),
+        *diagnostics,
         "## All models",
         "",
         to_markdown(summary, metric_cols),
