@@ -8,4 +8,4 @@ from padlib.runtime import setup_job
 setup_job(snakemake.log[0], snakemake.threads)
 evaluate_checkpoint(os.path.dirname(snakemake.input.data[0]), snakemake.input.model,
                     snakemake.input.get("embeddings"), snakemake.output.metrics, snakemake.output.ranks,
-                    snakemake.params.stage, snakemake.params.label)
+                    snakemake.params.stage, device=snakemake.config["device"])
