@@ -1,12 +1,13 @@
 # `make run` — set up .venv and run the embedded default end to end (MovieLens-100k, SmolLM2).
-# `make test` — set up .venv and run the test suite.
+# `make test` — set up .venv and run the fast tier (unit tests, dry runs, one tiny end-to-end run).
+# `make test-all` — the whole suite, slow tests included (what CI runs after the fast tier).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint dry-run clean-results bench bench-data
+.PHONY: run test test-all lint dry-run clean-results bench bench-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,10 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The benchmark's inputs (ML-1M and the paper's Prime Pantry, with SmolLM2 embeddings), then the
 # benchmark itself: figures for the current tree and ratios against BENCH_REFERENCE (benchmarks/bench.py).

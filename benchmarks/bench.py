@@ -253,14 +253,16 @@ def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Pat
     from padlib.training.baselines import scratch
     from padlib.training.phases import align, finetune, pretrain
     cap = {"max_epochs": max_epochs} if max_epochs else {}
-    params = {phase: _params(config, phase, overrides=cap, device=str(device)) for phase in PHASES}
+    params = {phase: _params(config, phase, overrides=cap) for phase in PHASES}
     ckpt = {p: str(workdir / f"{p}.pt") for p in PHASES}
+    device = str(device)
     runs = {
-        "pretrain": lambda: pretrain(data_dir, ckpt["pretrain"], params["pretrain"], 0),
-        "align": lambda: align(data_dir, embeddings, ckpt["pretrain"], ckpt["align"], params["align"], 0),
+        "pretrain": lambda: pretrain(data_dir, ckpt["pretrain"], params["pretrain"], 0, device=device),
+        "align": lambda: align(data_dir, embeddings, ckpt["pretrain"], ckpt["align"], params["align"], 0,
+                               device=device),
         "finetune": lambda: finetune(data_dir, embeddings, ckpt["pretrain"], ckpt["align"], ckpt["finetune"],
-                                     params["finetune"], 0),
-        "morec": lambda: scratch(data_dir, embeddings, ckpt["morec"], params["morec"], 0, "morec"),
+                                     params["finetune"], 0, device=device),
+        "morec": lambda: scratch(data_dir, embeddings, ckpt["morec"], params["morec"], 0, "morec", device=device),
     }
     out = {}
     for phase, run in runs.items():
@@ -271,8 +273,8 @@ def full_runs(data_dir: str, embeddings: str, config: dict, device, workdir: Pat
                       "to_best_s": sum(h["train_s"] + h["valid_s"] for h in upto)}
         metrics = evaluate_checkpoint(data_dir, ckpt[phase], embeddings, str(workdir / f"{phase}-metrics.json"),
                                       str(workdir / f"{phase}-ranks.parquet"),
-                                      {"device": str(device), "protocol": config["protocol"],
-                                       "evaluate": config["evaluate"]}, label=phase)
+                                      {"protocol": config["protocol"], "evaluate": config["evaluate"]},
+                                      device=device)
         out[phase]["test_ndcg"] = metrics["test"]["overall"]["ndcg@10"]
     return out
 

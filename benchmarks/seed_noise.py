@@ -13,6 +13,8 @@ reference figures from the same script:
 from __future__ import annotations
 
 import argparse
+import functools
+import inspect
 import json
 import time
 from pathlib import Path
@@ -21,14 +23,22 @@ import torch
 import yaml
 
 
-def stage_params(config: dict, phase: str, overrides: dict, device: str = "cpu") -> dict:
+def stage_params(config: dict, phase: str, overrides: dict) -> dict:
     """The params a phase receives in the workflow (rules/common.smk ``stage_params``), sasrec backbone."""
     model = {**config["model"], "backbone": {"name": "sasrec", **config["backbones"]["sasrec"]}}
     train = {**config["train"], **config[phase].get("train", {}), **overrides}
-    params = {"device": device, "protocol": config["protocol"], "model": model, "train": train}
+    params = {"protocol": config["protocol"], "model": model, "train": train}
     if phase in ("align", "finetune"):
         params[phase] = {k: v for k, v in config[phase].items() if k != "train"}
     return params
+
+
+def on_cpu(stage):
+    """``stage`` run on the CPU: this tree takes the device as an argument, reference trees from before
+    it left the params read ``params["device"]`` (which ``main`` also sets)."""
+    if "device" in inspect.signature(stage).parameters:
+        return functools.partial(stage, device="cpu")
+    return stage
 
 
 def main() -> None:
@@ -50,12 +60,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from padlib.training.phases import align, finetune, pretrain
+    pretrain, align, finetune = on_cpu(pretrain), on_cpu(align), on_cpu(finetune)
 
     config = yaml.safe_load(Path(args.config).read_text())
     overrides = json.loads(args.train)
 
     def params(phase: str) -> dict:
-        return stage_params(config, phase, {**overrides, **json.loads(getattr(args, f"{phase}_train"))})
+        phase_overrides = {**overrides, **json.loads(getattr(args, f"{phase}_train"))}
+        return {"device": "cpu", **stage_params(config, phase, phase_overrides)}
     out = Path(args.out)
     rows = []
     for seed in args.seeds:

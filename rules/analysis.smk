@@ -19,7 +19,6 @@ rule kendall:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.tsv"
     params:
         protocol=config["protocol"],
-        labels=lambda wc: kendall_alignments(wc.backbone, wc.encoder),
     threads: 1
     resources:
         mem_mb=4000,

@@ -1,6 +1,7 @@
 # Shared helpers: wildcard constraints and the config subtree each stage receives as params.
-# A rule's params hold exactly the config its stage reads, so editing a value reruns
-# that stage and what depends on it (Snakemake's params rerun trigger), nothing else.
+# A rule's params hold exactly the config that changes its outputs, so editing a value reruns
+# that stage and what depends on it (Snakemake's params rerun trigger), nothing else. Runtime
+# settings stay out: scripts read `device` from the config, and report labels reach only the report.
 
 import dataclasses
 import re
@@ -53,12 +54,11 @@ def wheel_path(name):
 
 
 def stage_params(phase, backbone, train=None, **sections):
-    """The config a training stage reads: device, protocol, the model with this backbone's options,
+    """The config a training stage reads: protocol, the model with this backbone's options,
     the phase's train block (with a variant's ``train`` override on top), and any extra sections
     (align, finetune, ctrl, disco)."""
     model = {**config["model"], "backbone": {"name": backbone, **config["backbones"][backbone]}}
     return {
-        "device": config["device"],
         "protocol": config["protocol"],
         "model": model,
         "train": {**phase_train(config, phase), **(train or {})},
@@ -95,7 +95,6 @@ def data_inputs(wildcards):
 
 
 EVAL_PARAMS = {
-    "device": config["device"],
     "protocol": config["protocol"],
     "evaluate": config["evaluate"],
 }
@@ -165,10 +164,12 @@ def report_inputs(wildcards):
 
 
 def kendall_entries(dataset):
-    """The kendall.json files of ``dataset`` with their (backbone, encoder, seed)."""
+    """The kendall.json files of ``dataset`` with their (backbone, encoder, seed) and the report label
+    of each alignment run they compare."""
     combos = dict.fromkeys((e.backbone, e.encoder) for e in EXPERIMENTS if e.encoder)
     return [{"backbone": backbone, "encoder": encoder, "seed": seed,
-             "path": f"results/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.json"}
+             "path": f"results/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.json",
+             "labels": kendall_alignments(backbone, encoder)}
             for backbone, encoder in combos if kendall_alignments(backbone, encoder) for seed in SEEDS]
 
 

@@ -35,7 +35,6 @@ rule embed:
         "benchmarks/{dataset}/embed/{encoder}.part{shard}-of{n_shards}.tsv"
     params:
         encoder=lambda wc: config["encoders"][wc.encoder],
-        device=config["device"],
     threads: 2
     resources:
         mem_mb=16000,

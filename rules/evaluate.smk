@@ -16,7 +16,6 @@ rule evaluate_id:
         pretrain="|".join(PRETRAINS),
     params:
         stage=EVAL_PARAMS,
-        label=lambda wc: BACKBONE_LABELS[wc.backbone],
     threads: 2
     resources:
         mem_mb=8000,
@@ -47,7 +46,6 @@ rule evaluate_variant:
         variant=variants_of("pad", "hybrid", "morec", "ctrl", "make", "disco"),
     params:
         stage=EVAL_PARAMS,
-        label=lambda wc: VARIANTS[wc.variant].label,
     threads: 2
     resources:
         mem_mb=8000,

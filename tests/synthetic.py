@@ -51,3 +51,34 @@ def write_training_inputs(root: Path, protocol: dict, n_users: int) -> int:
     vectors = np.stack([centres[g] + 0.3 * rng.normal(size=12) for g in genre]).astype(np.float32)
     write_embeddings(root / "text.parquet", np.arange(1, len(genre) + 1), vectors, {"encoder": "stand-in"})
     return len(genre)
+
+
+def tiny_grid_config(root: Path, grid: dict, llama: Path, bert: Path) -> dict:
+    """configs/grid-ml-1m.yaml (``grid``) cut to a tiny synthetic dataset: every variant and backbone,
+    one seed, one epoch, tiny model sizes, and the tiny encoders at ``llama`` / ``bert`` standing in for
+    SmolLM2 / MiniLM."""
+    interactions, items = write_synthetic(root, n_users=40)
+    encoders = {"smollm2": "tinyllama", "minilm": "tinybert"}
+    for block in grid["run"]["experiments"]:
+        block["encoders"] = [encoders[e] for e in block["encoders"]]
+    for section in grid["report"]["tables"] + grid["report"]["figures"]:
+        section["encoders"] = [encoders[e] for e in section["encoders"]]
+    grid["run"].update(datasets=["tiny"], encoders=["tinyllama"], seeds=[0])
+    grid["sources"] = {"tiny": {"kind": "table", "interactions": str(interactions), "items": str(items)}}
+    template = "{title}. Genre: {genre}"
+    grid["encoders"] = {
+        "tinyllama": {"kind": "llm2vec", "model": {"path": str(llama)}, "template": template},
+        "tinybert": {"kind": "sentence", "model": {"path": str(bert)}, "template": template},
+    }
+    grid.update(
+        device="cpu",
+        protocol={"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
+                  "n_buckets": 10},
+        backbones={"sasrec": {"blocks": 1, "heads": 2, "ffn_dim": 32}, "gru4rec": {"layers": 1},
+                   "caser": {"window": 3, "n_h": 4, "n_v": 2}},
+        model={"dim": 16, "projection_layers": 1},
+        train={"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 1, "patience": 1,
+               "eval_batch_size": 64},
+        ctrl={"align_epochs": 1, "align_batch_size": 16, "temperature": 0.1},
+    )
+    return grid

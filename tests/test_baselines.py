@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from padlib.evaluation.ranking import target_ranks
 from padlib.models.build import load_checkpoint, rebuild
 from padlib.training import baselines, phases
+from checks import assert_learned, assert_reproduces_validation
 from synthetic import write_training_inputs
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
@@ -14,11 +14,11 @@ PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 
 
 def params(**extra):
     base = {
-        "device": "cpu", "protocol": PROTOCOL,
+        "protocol": PROTOCOL,
         "model": {"dim": 16, "backbone": {"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1},
                   "projection_layers": 1},
         "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 3,
-                  "eval_batch_size": 64},
+                  "eval_batch_size": 64, "precision": "fp32"},
         "finetune": {"experts": ["id", "aligned", "text"], "gate": "frequency",
                      "gate_init": {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}},
     }
@@ -30,52 +30,59 @@ def params(**extra):
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("baselines")
     write_training_inputs(root, PROTOCOL, n_users=60)
-    phases.pretrain(str(root), str(root / "pretrain.pt"), params(), seed=0)
+    phases.pretrain(str(root), str(root / "pretrain.pt"), params(), seed=0, device="cpu")
     return root
 
 
-def ranks_of(path, root):
+def check_rebuilt(path, root):
+    """The checkpoint rebuilds into the model whose validation nDCG training recorded."""
     data = phases.load_data(root, PROTOCOL)
     text = phases.load_text(root / "text.parquet", data.n_items, "standardize")
-    model = rebuild(load_checkpoint(path), text, data.item_buckets)
-    ranks = target_ranks(model, data.test.history, data.test.target, data.n_items)
-    assert ranks.shape == (data.test.target.shape[0],) and ranks.min() >= 0 and ranks.max() < data.n_items
-    return ranks
+    checkpoint = load_checkpoint(path)
+    model = rebuild(checkpoint, text, data.item_buckets)
+    assert_reproduces_validation(model, data, checkpoint["fit"], batch_size=params()["train"]["eval_batch_size"])
+
+
+def test_pretrain_learns(files):
+    assert_learned(load_checkpoint(files / "pretrain.pt")["fit"], max_epochs=3)
+    check_rebuilt(files / "pretrain.pt", files)
 
 
 @pytest.mark.parametrize("method", ["hybrid", "morec"])
 def test_from_scratch_baselines_train_and_rebuild(files, method):
     out = files / f"{method}.pt"
-    result = baselines.scratch(str(files), str(files / "text.parquet"), str(out), params(), 0, method)
-    assert result.epochs_run == 3
-    assert load_checkpoint(out)["phase"] == method
-    ranks_of(out, files)
+    result = baselines.scratch(str(files), str(files / "text.parquet"), str(out), params(), 0, method, device="cpu")
+    checkpoint = load_checkpoint(out)
+    assert checkpoint["phase"] == method and checkpoint["fit"]["best_valid_ndcg"] == result.best_valid_ndcg
+    assert_learned(checkpoint["fit"], max_epochs=3)
+    check_rebuilt(out, files)
 
 
 def test_ctrl_aligns_items_contrastively_then_trains_the_id_model(files):
     out = files / "ctrl.pt"
     cfg = params(ctrl={"align_epochs": 6, "align_batch_size": 16, "temperature": 0.1})
-    baselines.ctrl(str(files), str(files / "text.parquet"), str(out), cfg, 0)
+    baselines.ctrl(str(files), str(files / "text.parquet"), str(out), cfg, 0, device="cpu")
     checkpoint = load_checkpoint(out)
     losses = checkpoint["contrastive_losses"]
     assert len(losses) == 6 and losses[-1] < losses[0]
     assert not any(key.startswith("expert.items.text") for key in checkpoint["state_dict"])  # ID model only
-    ranks_of(out, files)
+    assert_learned(checkpoint["fit"], max_epochs=3)
+    check_rebuilt(out, files)
 
 
 def test_make_starts_from_the_id_and_morec_experts(files):
     morec = files / "morec-for-make.pt"
-    baselines.scratch(str(files), str(files / "text.parquet"), str(morec), params(), 0, "morec")
+    baselines.scratch(str(files), str(files / "text.parquet"), str(morec), params(), 0, "morec", device="cpu")
     out = files / "make.pt"
     frozen_lr = params()
     frozen_lr["train"] = {**frozen_lr["train"], "lr": 1e-12, "max_epochs": 1}
     baselines.make(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(morec), str(out),
-                   frozen_lr, 0)
+                   frozen_lr, 0, device="cpu")
     checkpoint = load_checkpoint(out)
     assert checkpoint["experts"] == ["id", "text"] and checkpoint["gate"] == "shared"
     pre = load_checkpoint(files / "pretrain.pt")["state_dict"]["expert.items.table.weight"]
     assert torch.allclose(checkpoint["state_dict"]["experts.id.items.table.weight"], pre, atol=1e-6)
-    ranks_of(out, files)
+    check_rebuilt(out, files)
 
 
 def final_mmd(path, root):
@@ -92,13 +99,13 @@ def final_mmd(path, root):
 def test_align_phase_pulls_text_towards_ids_and_frozen_anchoring_keeps_them(files, loss):
     align = {"gamma": 0.0, "loss": loss, "kernel": "gaussian", "temperature": 0.1, "anchoring": "rec"}
     phases.align(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(files / "a0.pt"),
-                 params(align=align), 0)
+                 params(align=align), 0, device="cpu")
     phases.align(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(files / "a1.pt"),
-                 params(align={**align, "gamma": 5.0}), 0)
+                 params(align={**align, "gamma": 5.0}), 0, device="cpu")
     if loss == "mmd":
         assert final_mmd(files / "a1.pt", files) < final_mmd(files / "a0.pt", files)
     phases.align(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(files / "af.pt"),
-                 params(align={**align, "gamma": 5.0, "anchoring": "frozen"}), 0)
+                 params(align={**align, "gamma": 5.0, "anchoring": "frozen"}), 0, device="cpu")
     pre = load_checkpoint(files / "pretrain.pt")["state_dict"]["expert.items.table.weight"]
     frozen = load_checkpoint(files / "af.pt")["state_dict"]["expert.items.ids.table.weight"]
     assert torch.equal(pre, frozen)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from padlib.data.protocol import ProtocolConfig, apply_protocol
 from padlib.data.stage import write_dataset
@@ -14,6 +15,7 @@ from padlib.text.store import write_embeddings
 from synthetic import write_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 
 
 def test_bench_prints_every_figure_and_summarises_runs(tmp_path):

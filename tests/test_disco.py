@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from padlib.errors import ConfigError
-from padlib.evaluation.ranking import target_ranks
 from padlib.io import manifest_path
 from padlib.losses.disco import decorrelation
 from padlib.models.build import ModelConfig, load_checkpoint
@@ -15,6 +14,7 @@ from padlib.models.recommender import SingleExpert
 from padlib.training import phases
 from padlib.training.disco import disco, disco_loss
 from padlib.training.loop import Batch, recommendation_loss
+from checks import assert_learned, assert_reproduces_validation
 from synthetic import write_training_inputs
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
@@ -127,15 +127,15 @@ def test_softmax_training_and_incomplete_config_are_config_errors(tmp_path):
     softmax = params()
     softmax["train"] = {**softmax["train"], "loss": "softmax"}
     with pytest.raises(ConfigError, match="train.loss"):
-        disco(str(tmp_path), str(tmp_path / "text.parquet"), str(tmp_path / "x.pt"), softmax, 0)
+        disco(str(tmp_path), str(tmp_path / "text.parquet"), str(tmp_path / "x.pt"), softmax, 0, device="cpu")
     with pytest.raises(ConfigError, match="disco.temperature"):
         disco_loss({k: v for k, v in LOSS.items() if k != "temperature"})
 
 
 def params(**extra):
-    base = {"device": "cpu", "protocol": PROTOCOL, "model": MODEL, "disco": LOSS,
+    base = {"protocol": PROTOCOL, "model": MODEL, "disco": LOSS,
             "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 2, "patience": 2,
-                      "eval_batch_size": 64}}
+                      "eval_batch_size": 64, "precision": "fp32"}}
     base.update(extra)
     return base
 
@@ -149,10 +149,10 @@ def files(tmp_path_factory):
 
 def test_disco_end_to_end_writes_a_checkpoint_that_scores_like_any_single_expert(files):
     out = files / "disco.pt"
-    result = disco(str(files), str(files / "text.parquet"), str(out), params(), 0)
-    assert result.epochs_run == 2
+    result = disco(str(files), str(files / "text.parquet"), str(out), params(), 0, device="cpu")
     checkpoint = load_checkpoint(out)
-    assert checkpoint["phase"] == "disco"
+    assert checkpoint["phase"] == "disco" and checkpoint["fit"]["best_valid_ndcg"] == result.best_valid_ndcg
+    assert_learned(checkpoint["fit"], max_epochs=2)
     assert {"expert.items.ids.table.weight", "expert.items.text.proj.0.weight"} <= set(checkpoint["state_dict"])
     assert json.loads(manifest_path(out).read_text())["config"]["disco"] == LOSS
     data = phases.load_data(files, PROTOCOL)
@@ -160,11 +160,10 @@ def test_disco_end_to_end_writes_a_checkpoint_that_scores_like_any_single_expert
     model = SingleExpert(disco_expert(checkpoint["n_items"], text, ModelConfig.from_dict(checkpoint["model"]),
                                       checkpoint["max_length"]))
     model.load_state_dict(checkpoint["state_dict"])
-    ranks = target_ranks(model, data.test.history, data.test.target, data.n_items)
-    assert ranks.shape == (data.test.target.shape[0],) and ranks.min() >= 0 and ranks.max() < data.n_items
+    assert_reproduces_validation(model, data, checkpoint["fit"], batch_size=params()["train"]["eval_batch_size"])
 
 
 def test_disco_rejects_a_bad_dim_before_reading_data(tmp_path):
     with pytest.raises(ConfigError, match="model.dim"):
         disco(str(tmp_path), str(tmp_path / "text.parquet"), str(tmp_path / "x.pt"),
-              params(model={**MODEL, "dim": 18}), 0)
+              params(model={**MODEL, "dim": 18}), 0, device="cpu")

@@ -157,6 +157,34 @@ def test_editing_align_gamma_reruns_only_its_dependants(tiny_project, tmp_path):
     assert planned_jobs(out) == {"align": 1, "finetune": 1, "evaluate_variant": 1, "report": 1, "all": 1}
 
 
+def set_device(config: dict) -> None:
+    config["device"] = "auto"
+
+
+def rename_label(config: dict) -> None:
+    config["variants"]["pad"]["label"] = "PAD, renamed"
+
+
+def change_lr(config: dict) -> None:
+    config["train"]["lr"] = 0.01
+
+
+@pytest.mark.parametrize(("edit", "reruns"), [
+    (set_device, {}),
+    (rename_label, {"report": 1, "all": 1}),
+    (change_lr, {"pretrain": 1, "align": 1, "finetune": 1, "evaluate_id": 1, "evaluate_variant": 1, "report": 1,
+                 "all": 1}),   # the control: a params change is detected
+])
+def test_runtime_settings_and_labels_rerun_no_stage(tiny_project, tmp_path, edit, reruns):
+    """Switching the device retrains nothing; a new label redraws only the report that shows it."""
+    config = yaml.safe_load((tiny_project / "config.yaml").read_text())
+    edit(config)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    out = snakemake("--cores", "1", "--dry-run", "--configfile", str(edited), workdir=tiny_project).stdout
+    assert planned_jobs(out) == reruns
+
+
 def test_unchanged_config_has_nothing_to_do(tiny_project):
     out = snakemake("--cores", "1", "--dry-run", workdir=tiny_project).stdout
     assert planned_jobs(out) == {}

@@ -7,4 +7,4 @@ from padlib.training.phases import align
 
 setup_job(snakemake.log[0], snakemake.threads)
 align(os.path.dirname(snakemake.input.data[0]), snakemake.input.embeddings, snakemake.input.pretrain,
-      snakemake.output[0], snakemake.params.stage, int(snakemake.wildcards.seed))
+      snakemake.output[0], snakemake.params.stage, int(snakemake.wildcards.seed), device=snakemake.config["device"])

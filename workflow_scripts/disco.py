@@ -7,4 +7,4 @@ from padlib.training.disco import disco
 
 setup_job(snakemake.log[0], snakemake.threads)
 disco(os.path.dirname(snakemake.input.data[0]), snakemake.input.embeddings, snakemake.output[0],
-      snakemake.params.stage, int(snakemake.wildcards.seed))
+      snakemake.params.stage, int(snakemake.wildcards.seed), device=snakemake.config["device"])

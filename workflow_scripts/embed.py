@@ -5,5 +5,5 @@ from padlib.text.stage import embed_items
 
 setup_job(snakemake.log[0], snakemake.threads)
 embed_items(snakemake.input.item_table, snakemake.input.model, snakemake.wildcards.encoder, snakemake.params.encoder,
-            snakemake.params.device, snakemake.output[0], shard=int(snakemake.wildcards.shard),
+            snakemake.config["device"], snakemake.output[0], shard=int(snakemake.wildcards.shard),
             n_shards=int(snakemake.wildcards.n_shards))

@@ -8,4 +8,5 @@ from padlib.runtime import setup_job
 setup_job(snakemake.log[0], snakemake.threads)
 evaluate_checkpoint(os.path.dirname(snakemake.input.data[0]), snakemake.input.model,
                     snakemake.input.get("embeddings"), snakemake.output.metrics, snakemake.output.ranks,
-                    snakemake.params.stage, snakemake.params.label, snakemake.input.get("pretrain") or None)
+                    snakemake.params.stage, snakemake.input.get("pretrain") or None,
+                    device=snakemake.config["device"])

@@ -7,4 +7,5 @@ from padlib.training.phases import finetune
 
 setup_job(snakemake.log[0], snakemake.threads)
 finetune(os.path.dirname(snakemake.input.data[0]), snakemake.input.embeddings, snakemake.input.pretrain,
-         snakemake.input.align, snakemake.output[0], snakemake.params.stage, int(snakemake.wildcards.seed))
+         snakemake.input.align, snakemake.output[0], snakemake.params.stage, int(snakemake.wildcards.seed),
+         device=snakemake.config["device"])

@@ -6,6 +6,6 @@ from padlib.analysis.stage import kendall_stage
 from padlib.runtime import setup_job
 
 setup_job(snakemake.log[0], snakemake.threads)
-aligned = dict(zip(snakemake.params.labels.values(), snakemake.input.aligned))
+aligned = {os.path.basename(os.path.dirname(path)): path for path in snakemake.input.aligned}
 kendall_stage(os.path.dirname(snakemake.input.data[0]), snakemake.params.protocol, snakemake.input.pretrain,
               aligned, snakemake.output.json, snakemake.output.plot)

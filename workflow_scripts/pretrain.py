@@ -7,4 +7,4 @@ from padlib.training.phases import pretrain
 
 setup_job(snakemake.log[0], snakemake.threads)
 pretrain(os.path.dirname(snakemake.input.data[0]), snakemake.output[0], snakemake.params.stage,
-         int(snakemake.wildcards.seed))
+         int(snakemake.wildcards.seed), device=snakemake.config["device"])

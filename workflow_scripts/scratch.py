@@ -7,4 +7,5 @@ from padlib.training.baselines import scratch
 
 setup_job(snakemake.log[0], snakemake.threads)
 scratch(os.path.dirname(snakemake.input.data[0]), snakemake.input.embeddings, snakemake.output[0],
-        snakemake.params.stage, int(snakemake.wildcards.seed), snakemake.params.method)
+        snakemake.params.stage, int(snakemake.wildcards.seed), snakemake.params.method,
+        device=snakemake.config["device"])

@@ -47,7 +47,9 @@ def plot_tau(results: dict[str, dict[int, dict]], path: str, title: str) -> None
 
 def kendall_stage(data_dir: str, protocol: dict[str, Any], pretrain_ckpt: str, aligned: dict[str, str],
                   out_json: str, out_png: str, metric: str = "euclidean") -> dict[str, dict[int, dict]]:
-    """τ per target bucket between the pretrained ID space and each labelled alignment's ID space."""
+    """τ per target bucket between the pretrained ID space and each alignment's ID space (``aligned``:
+    alignment run name → checkpoint). Keyed by run name, not report label, so renaming a label
+    reruns only the report, which maps names to labels."""
     start = time.perf_counter()
     data = load_data(data_dir, protocol)
     pairs = test_pairs(data.test.history.numpy(), data.test.target.numpy())

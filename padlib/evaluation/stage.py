@@ -19,13 +19,14 @@ from padlib.training.phases import load_data, load_text
 
 
 def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | None, out_metrics: str,
-                        out_ranks: str, params: dict[str, Any], label: str, phase1_path: str | None = None
-                        ) -> dict[str, Any]:
-    """Metrics of a checkpoint on validation and test; a gated mixture also gets ``diagnostics``
-    (each expert alone, its gate per bucket and, given the phase-1 checkpoint ``phase1_path``,
-    the gate-prior-only ranking: ``padlib.evaluation.diagnostics``)."""
+                        out_ranks: str, params: dict[str, Any], phase1_path: str | None = None, *,
+                        device: str = "auto") -> dict[str, Any]:
+    """Valid and test full-ranking metrics of one checkpoint; a gated mixture also gets ``diagnostics``
+    (each expert alone, its gate per bucket and, given the phase-1 checkpoint ``phase1_path``, the
+    gate-prior-only ranking: ``padlib.evaluation.diagnostics``). ``params`` holds only what changes
+    the numbers (protocol, evaluate), so a new device or report label reruns nothing."""
     start = time.perf_counter()
-    device = resolve_device(params["device"])
+    device = resolve_device(device)
     data = load_data(data_dir, params["protocol"])
     checkpoint = load_checkpoint(checkpoint_path)
     text = None
@@ -41,7 +42,6 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
     buckets = data.item_buckets.numpy()
     train_manifest = read_json(manifest_path(checkpoint_path))
     metrics = {
-        "model": label,
         "checkpoint": checkpoint_path,
         "seed": checkpoint.get("seed"),
         "best_epoch": checkpoint["fit"]["best_epoch"],

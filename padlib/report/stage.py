@@ -105,10 +105,13 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
                  kendall: list[dict[str, Any]] | None = None, gates_png: str | None = None) -> pl.DataFrame:
     """``runs``: ``{"model", "seed", "backbone", "encoder", "variant", "metrics": path, "ranks": path,
     "stages": {stage: artifact path}}`` per trained model; ``spec``: the selected tables and figures
-    (``figure_paths``: name → PNG path; ``gates_png``: the mixtures' gate figure); ``kendall``: ``{"backbone", "encoder", "seed", "path"}`` per
-    kendall.json."""
+    (``figure_paths``: name → PNG path; ``gates_png``: the mixtures' gate figure); ``kendall``:
+    ``{"backbone", "encoder", "seed", "path", "labels"}`` per kendall.json, ``labels`` mapping its
+    alignment run names to report labels."""
     spec = spec or ReportSpec(baseline=None)
-    kendall = [{**entry, "tau": read_json_artifact(entry["path"])["tau"]} for entry in kendall or []]
+    kendall = [{**entry, "tau": {entry["labels"][name]: taus
+                                 for name, taus in read_json_artifact(entry["path"])["tau"].items()}}
+               for entry in kendall or []]
     loaded = [{**run, "metrics": read_json_artifact(run["metrics"]), "stage_times": stage_times(run["stages"])}
               for run in runs]
     rows = metric_rows(loaded, k)

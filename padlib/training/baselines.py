@@ -26,11 +26,12 @@ from padlib.training.phases import load_data, load_text, resume_for, save_run, s
 SCRATCH_ARCHITECTURES = {"hybrid": "fused", "morec": "text"}
 
 
-def scratch(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, method: str) -> FitResult:
+def scratch(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, method: str, *,
+            device: str = "auto") -> FitResult:
     """Hybrid or MoRec: one expert over (ID ⊕ text) or text alone, trained from scratch with BCE."""
     if method not in SCRATCH_ARCHITECTURES:
         raise ValueError(f"unknown from-scratch baseline {method!r}; known: {sorted(SCRATCH_ARCHITECTURES)}")
-    device = resolve_device(params["device"])
+    device = resolve_device(device)
     data = load_data(data_dir, params["protocol"])
     model_cfg = ModelConfig.from_dict(params["model"])
     text = load_text(embeddings, data.n_items, model_cfg.text_norm)
@@ -68,9 +69,10 @@ def contrastive_item_alignment(expert: Expert, n_items: int, epochs: int, batch_
     return losses
 
 
-def ctrl(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
+def ctrl(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, *,
+         device: str = "auto") -> FitResult:
     """CTRL: contrastive ID↔text pre-alignment, then the ID model alone fine-tuned with BCE."""
-    device = resolve_device(params["device"])
+    device = resolve_device(device)
     cfg = params["ctrl"]
     data = load_data(data_dir, params["protocol"])
     model_cfg = ModelConfig.from_dict(params["model"])
@@ -88,8 +90,8 @@ def ctrl(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed:
 
 
 def make(data_dir: str, embeddings: str, pretrain_ckpt: str, morec_ckpt: str, out: str, params: dict[str, Any],
-         seed: int) -> FitResult:
+         seed: int, *, device: str = "auto") -> FitResult:
     """MAKE: the phase-1 ID expert and the MoRec text expert, one learned weight each, fine-tuned."""
     mixture = {**params, "finetune": {**params["finetune"], "experts": ["id", "text"], "gate": "shared"}}
     return train_mixture(data_dir, embeddings, {"id": pretrain_ckpt, "text": morec_ckpt}, out, mixture, seed,
-                         phase="make")
+                         phase="make", device=device)

@@ -95,9 +95,10 @@ def disco_loss(cfg: dict[str, Any]) -> ExtraLoss:
     return loss
 
 
-def disco(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
+def disco(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, *,
+          device: str = "auto") -> FitResult:
     """DisCo-style baseline: disentangled ID/text items + backbone, trained from scratch."""
-    device = resolve_device(params["device"])
+    device = resolve_device(device)
     extra = disco_loss(params.get("disco", {}))
     train = TrainConfig(**{**params["train"], "bce_weight": 0.0})
     if train.loss != "bce":

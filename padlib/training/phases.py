@@ -66,9 +66,9 @@ def save_run(out: str, model: torch.nn.Module, phase: str, data: SequenceData, m
     resume_path(out).unlink(missing_ok=True)
 
 
-def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
+def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int, *, device: str = "auto") -> FitResult:
     """Phase 1: SASRec on item IDs."""
-    device = resolve_device(params["device"])
+    device = resolve_device(device)
     data = load_data(data_dir, params["protocol"])
     model_cfg = ModelConfig.from_dict(params["model"])
     set_seed(seed)
@@ -150,9 +150,10 @@ def alignment_loss(cfg: dict[str, Any]):
     return loss
 
 
-def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: dict[str, Any], seed: int) -> FitResult:
+def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: dict[str, Any], seed: int, *,
+          device: str = "auto") -> FitResult:
     """Phase 2: the alignment expert, initialised from the phase-1 ID table and backbone."""
-    device = resolve_device(params["device"])
+    device = resolve_device(device)
     cfg = params["align"]
     if cfg["anchoring"] not in ANCHORINGS:
         raise ConfigError(f"align.anchoring: {cfg['anchoring']!r} is not one of {ANCHORINGS}")
@@ -177,19 +178,19 @@ def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: 
 
 
 def finetune(data_dir: str, embeddings: str, pretrain_ckpt: str, align_ckpt: str, out: str,
-             params: dict[str, Any], seed: int) -> FitResult:
+             params: dict[str, Any], seed: int, *, device: str = "auto") -> FitResult:
     """Phase 3: triple experts + frequency-aware gate, BCE only."""
     return train_mixture(data_dir, embeddings, {"id": pretrain_ckpt, "aligned": align_ckpt}, out, params, seed,
-                         phase="finetune")
+                         phase="finetune", device=device)
 
 
 def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: str, params: dict[str, Any],
-                  seed: int, phase: str) -> FitResult:
+                  seed: int, phase: str, device: str = "auto") -> FitResult:
     """Experts mixed by the gate (PAD, its ablations, MAKE): experts named in ``sources`` start from
     that checkpoint's weights, the others from scratch; everything is fine-tuned with BCE.
     ``finetune.new_lr`` (when set) trains the from-scratch experts and the gate at their own
     learning rate: under one small fine-tuning rate the new text expert barely moves."""
-    device = resolve_device(params["device"])
+    device = resolve_device(device)
     cfg = params["finetune"]
     data = load_data(data_dir, params["protocol"])
     model_cfg = ModelConfig.from_dict(params["model"])

@@ -1,0 +1,33 @@
+"""Assertions a trained model must pass, shared by the tests that train one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from torch import nn
+
+from padlib.data.dataset import SequenceData
+from padlib.evaluation.metrics import ndcg
+from padlib.evaluation.ranking import target_ranks
+
+
+def assert_learned(fit: dict[str, Any], max_epochs: int) -> None:
+    """``fit`` (a checkpoint's FitResult) validated before training and after each of its epochs,
+    lowered its training loss, and kept the history's best validation epoch as its best. (Whether
+    validation beats the untrained model after a few epochs on a tiny dataset is seed noise.)"""
+    history = fit["history"]
+    assert [h["epoch"] for h in history] == list(range(max_epochs + 1)) == list(range(fit["epochs_run"] + 1))
+    scores = [h["valid_ndcg"] for h in history]
+    assert fit["best_valid_ndcg"] == max(scores) and fit["best_epoch"] == scores.index(max(scores))
+    losses = [h["loss"] for h in history[1:]]
+    assert losses[-1] < losses[0], losses
+
+
+def assert_reproduces_validation(model: nn.Module, data: SequenceData, fit: dict[str, Any],
+                                 batch_size: int) -> None:
+    """The rebuilt model scores the validation split exactly as training recorded for the weights it
+    kept (train in fp32 and validate with the same ``batch_size`` for an exact match)."""
+    ranks = target_ranks(model, data.valid.history, data.valid.target, data.n_items, batch_size)
+    assert ranks.shape == (data.valid.target.shape[0],) and ranks.min() >= 0 and ranks.max() < data.n_items
+    assert float(ndcg(ranks, 10).mean()) == pytest.approx(fit["best_valid_ndcg"], abs=1e-12)

@@ -1,0 +1,71 @@
+"""schemas/config.schema.yaml is the one place for the config's enums: each set of choices the code
+checks or dispatches on must equal the schema's, so adding a choice in one place and not the other
+fails here instead of in a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from padlib.data.stage import SOURCE_KINDS
+from padlib.device import _DTYPES
+from padlib.fetch import MODEL_WHEELS
+from padlib.losses.mmd import KERNELS
+from padlib.models.build import BACKBONES, EXPERT_NAMES, GATES, backbone_options
+from padlib.report.spec import FIGURE_KINDS
+from padlib.text.encoder import KINDS
+from padlib.text.normalize import NORMS
+from padlib.training.disco import LOSS_KEYS
+from padlib.training.loop import LOSSES, PRECISIONS
+from padlib.training.phases import ALIGNMENT_LOSSES, ANCHORINGS
+from padlib.variants import DEFAULT_LABELS, METHODS
+
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml").read_text())
+DEFS, PROPS = SCHEMA["$defs"], SCHEMA["properties"]
+VARIANT = PROPS["variants"]["additionalProperties"]["properties"]
+ENCODER = PROPS["encoders"]["additionalProperties"]["properties"]
+FIGURE = PROPS["report"]["properties"]["figures"]["items"]["properties"]
+TRAIN, ALIGN, FINETUNE = (DEFS[name]["properties"] for name in ("train_overrides", "align_options",
+                                                                  "finetune_options"))
+
+
+def source_kinds(schema: dict[str, Any]) -> list[str]:
+    kinds = []
+    for option in schema["additionalProperties"]["oneOf"]:
+        kind = option["properties"]["kind"]
+        kinds += kind["enum"] if "enum" in kind else [kind["const"]]
+    return kinds
+
+
+@pytest.mark.parametrize(("code", "schema"), [
+    pytest.param(METHODS, VARIANT["method"]["enum"], id="variants.method"),
+    pytest.param(DEFAULT_LABELS, VARIANT["method"]["enum"], id="labels per method"),
+    pytest.param(LOSSES, TRAIN["loss"]["enum"], id="train.loss"),
+    pytest.param(PRECISIONS, TRAIN["precision"]["enum"], id="train.precision"),
+    pytest.param(ALIGNMENT_LOSSES, ALIGN["loss"]["enum"], id="align.loss"),
+    pytest.param(KERNELS, ALIGN["kernel"]["enum"], id="align.kernel"),
+    pytest.param(ANCHORINGS, ALIGN["anchoring"]["enum"], id="align.anchoring"),
+    pytest.param(GATES, FINETUNE["gate"]["enum"], id="finetune.gate"),
+    pytest.param(EXPERT_NAMES, FINETUNE["experts"]["items"]["enum"], id="finetune.experts"),
+    pytest.param(EXPERT_NAMES, FINETUNE["gate_init"]["required"], id="finetune.gate_init"),
+    pytest.param(BACKBONES, DEFS["backbone_name"]["enum"], id="backbone names"),
+    pytest.param(BACKBONES, PROPS["backbones"]["properties"], id="backbones options"),
+    pytest.param(MODEL_WHEELS, DEFS["model_source"]["properties"]["wheel"]["enum"], id="model wheels"),
+    pytest.param(KINDS, ENCODER["kind"]["enum"], id="encoder kinds"),
+    pytest.param(("auto", *_DTYPES), ENCODER["dtype"]["enum"], id="encoder dtypes"),
+    pytest.param(NORMS, PROPS["model"]["properties"]["text_norm"]["enum"], id="model.text_norm"),
+    pytest.param(LOSS_KEYS, PROPS["disco"]["required"], id="disco required"),
+    pytest.param(LOSS_KEYS, PROPS["disco"]["properties"], id="disco keys"),
+    pytest.param(FIGURE_KINDS, FIGURE["kind"]["enum"], id="figure kinds"),
+    pytest.param(SOURCE_KINDS, source_kinds(PROPS["sources"]), id="source kinds"),
+])
+def test_code_choices_equal_the_schema_enum(code, schema):
+    assert sorted(code) == sorted(schema)
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_each_backbone_takes_exactly_the_options_the_schema_allows(name):
+    assert sorted(backbone_options(name)) == sorted(PROPS["backbones"]["properties"][name]["properties"])
