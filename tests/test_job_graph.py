@@ -23,11 +23,12 @@ pytestmark = pytest.mark.workflow
 
 def plan_grid(root: Path, edit=None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The tiny grid's config (``edit``-ed in place first, if given) and the jobs a dry run plans for it;
-    the encoders are empty folders, since nothing runs."""
+    the encoders are folders with an empty config.json, since nothing runs."""
     root.mkdir(parents=True, exist_ok=True)
     grid = tiny_grid_config(root, copy.deepcopy(GRID), root / "llama", root / "bert")
     for name in ("llama", "bert"):
         (root / name).mkdir(exist_ok=True)
+        (root / name / "config.json").write_text("{}")
     if edit:
         edit(grid)
     (root / "config.yaml").write_text((REPO / "config.yaml").read_text())
