@@ -18,7 +18,7 @@ from padlib.models.caser import Caser, CaserConfig
 from padlib.models.recommender import SingleExpert
 from padlib.training import loop
 from padlib.training.loop import TrainConfig, fit, softmax_loss
-from padlib.training.phases import set_seed
+from padlib.seed import set_seed
 
 REPO = Path(__file__).resolve().parents[1]
 DIM = 16

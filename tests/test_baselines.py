@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from padlib.data.dataset import load_data
+from padlib.text.store import load_text
 from padlib.models.build import load_checkpoint, rebuild
 from padlib.training import baselines, phases
 from checks import assert_learned, assert_reproduces_validation
@@ -36,8 +38,8 @@ def files(tmp_path_factory):
 
 def check_rebuilt(path, root):
     """The checkpoint rebuilds into the model whose validation nDCG training recorded."""
-    data = phases.load_data(root, PROTOCOL)
-    text = phases.load_text(root / "text.parquet", data.n_items, "standardize")
+    data = load_data(root, PROTOCOL)
+    text = load_text(root / "text.parquet", data.n_items, "standardize")
     checkpoint = load_checkpoint(path)
     model = rebuild(checkpoint, text, data.item_buckets)
     assert_reproduces_validation(model, data, checkpoint["fit"], batch_size=params()["train"]["eval_batch_size"])
@@ -88,8 +90,8 @@ def test_make_starts_from_the_id_and_morec_experts(files):
 def final_mmd(path, root):
     from padlib.losses.mmd import mmd2
 
-    model = rebuild(load_checkpoint(path), phases.load_text(
-        root / "text.parquet", phases.load_data(root, PROTOCOL).n_items, "standardize")).eval()
+    model = rebuild(load_checkpoint(path), load_text(
+        root / "text.parquet", load_data(root, PROTOCOL).n_items, "standardize")).eval()
     items = torch.arange(1, model.expert.items.ids.table.num_embeddings)
     with torch.no_grad():
         return mmd2(model.expert.items.text(items), model.expert.items.ids(items)).item()

@@ -5,11 +5,14 @@ import json
 import pytest
 import torch
 
+from padlib.data.dataset import load_data
+from padlib.text.store import load_text
 from padlib.errors import ConfigError
 from padlib.io import manifest_path
 from padlib.losses.disco import decorrelation
 from padlib.models.build import ModelConfig, load_checkpoint
-from padlib.models.disco import PART_NAMES, DisCoItems, disco_expert, part_slices
+from padlib.models.build import disco_expert
+from padlib.models.disco import PART_NAMES, DisCoItems, part_slices
 from padlib.models.recommender import SingleExpert
 from padlib.training import phases
 from padlib.training.disco import disco, disco_loss
@@ -155,8 +158,8 @@ def test_disco_end_to_end_writes_a_checkpoint_that_scores_like_any_single_expert
     assert_learned(checkpoint["fit"], max_epochs=2)
     assert {"expert.items.ids.table.weight", "expert.items.text.proj.0.weight"} <= set(checkpoint["state_dict"])
     assert json.loads(manifest_path(out).read_text())["config"]["disco"] == LOSS
-    data = phases.load_data(files, PROTOCOL)
-    text = phases.load_text(files / "text.parquet", data.n_items, "standardize")
+    data = load_data(files, PROTOCOL)
+    text = load_text(files / "text.parquet", data.n_items, "standardize")
     model = SingleExpert(disco_expert(checkpoint["n_items"], text, ModelConfig.from_dict(checkpoint["model"]),
                                       checkpoint["max_length"]))
     model.load_state_dict(checkpoint["state_dict"])

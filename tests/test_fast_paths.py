@@ -11,7 +11,7 @@ from padlib.models.dropout import Dropout, dropout, keep_mask
 from padlib.models.recommender import SingleExpert
 from padlib.models.sasrec import SASRec, SASRecConfig
 from padlib.training.loop import TrainConfig, fit
-from padlib.training.phases import set_seed
+from padlib.seed import set_seed
 from test_backbones import tiny_data
 
 CFG = ModelConfig(dim=16, backbone={"name": "sasrec", "blocks": 2, "heads": 2, "ffn_dim": 32, "dropout": 0.1},

@@ -27,7 +27,9 @@ from padlib.models.recommender import SingleExpert
 from padlib.report.sections import per_user_ndcg
 from padlib.text.store import write_embeddings
 from padlib.training.loop import FitResult
-from padlib.training.phases import load_text, save_run, set_seed
+from padlib.seed import set_seed
+from padlib.text.store import load_text
+from padlib.training.phases import save_run
 from synthetic import write_synthetic
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,

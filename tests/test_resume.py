@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from padlib.data.dataset import load_data
+from padlib.seed import set_seed
 from padlib.errors import NumericalError
 from padlib.io import manifest_path, write_json
 from padlib.models.build import ModelConfig, id_expert, load_checkpoint
@@ -61,7 +63,7 @@ class CrashAt:
 
 
 def run(data, resume, crash_step=None):
-    phases.set_seed(0)
+    set_seed(0)
     model = SingleExpert(id_expert(data.n_items, ModelConfig.from_dict(MODEL), data.max_input_length))
     cfg = TrainConfig(batch_size=16, lr=0.005, max_epochs=4, patience=4, eval_batch_size=64, precision="fp32")
     result = fit(model, data, cfg, 0, torch.device("cpu"), extra_loss=CrashAt(crash_step), resume=resume)
@@ -69,7 +71,7 @@ def run(data, resume, crash_step=None):
 
 
 def test_a_crashed_fit_resumes_and_matches_an_uninterrupted_one(root, tmp_path):
-    data = phases.load_data(root, PROTOCOL)
+    data = load_data(root, PROTOCOL)
     plain_model, plain = run(data, None)
     resume = Resume(tmp_path / "m.pt.resume", "fp")
     steps_per_epoch = -(-data.train_input.shape[0] // 16)

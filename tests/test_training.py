@@ -9,7 +9,7 @@ from padlib.data.tables import read_interactions, read_items
 from padlib.models.build import ModelConfig, id_expert
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import TrainConfig, fit, validation_ndcg
-from padlib.training.phases import set_seed
+from padlib.seed import set_seed
 from synthetic import write_synthetic
 
 MODEL = ModelConfig(dim=16, backbone={"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1})

@@ -11,16 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from padlib.analysis.kendall import kendall_by_bucket, test_pairs  # noqa: E402
-from padlib.io import atomic_path, write_json, write_manifest  # noqa: E402
-from padlib.models.build import load_checkpoint  # noqa: E402
-from padlib.training.phases import load_data  # noqa: E402
+from padlib.analysis.kendall import kendall_by_bucket, test_pairs
+from padlib.data.dataset import load_data
+from padlib.io import write_json, write_manifest
+from padlib.models.build import load_checkpoint
+from padlib.figures import plot_tau
 
 PRETRAINED_IDS = "expert.items.table.weight"
 ALIGNED_IDS = "expert.items.ids.table.weight"
@@ -28,21 +25,6 @@ ALIGNED_IDS = "expert.items.ids.table.weight"
 
 def id_table(path: str, key: str) -> np.ndarray:
     return load_checkpoint(path)["state_dict"][key].float().numpy()
-
-
-def plot_tau(results: dict[str, dict[int, dict]], path: str, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
-    for label, buckets in results.items():
-        xs = sorted(buckets)
-        ax.plot(xs, [np.nan if buckets[b]["tau"] is None else buckets[b]["tau"] for b in xs], marker="o", label=label)
-    ax.set_xlabel("target item bucket (1 = warmest)")
-    ax.set_ylabel("Kendall's τ vs pretrained IDs")
-    ax.set_title(title)
-    ax.legend(frameon=False, fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def kendall_stage(data_dir: str, protocol: dict[str, Any], pretrain_ckpt: str, aligned: dict[str, str],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -93,3 +94,9 @@ class SequenceData:
             valid=split("valid"),
             test=split("test"),
         )
+
+
+def load_data(data_dir: str | os.PathLike[str], protocol: dict[str, Any]) -> SequenceData:
+    """The data stage's output under the ``protocol`` config (buckets, input length, ranking mask)."""
+    return SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"],
+                             protocol.get("eval_mask", "window"))

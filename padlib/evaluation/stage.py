@@ -15,7 +15,8 @@ from padlib.evaluation.ranking import target_ranks
 from padlib.io import manifest_path, read_json, write_json, write_manifest, write_parquet
 from padlib.models.build import ModelConfig, load_checkpoint, rebuild
 from padlib.models.recommender import PADModel
-from padlib.training.phases import load_data, load_text
+from padlib.data.dataset import load_data
+from padlib.text.store import load_text
 
 
 def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | None, out_metrics: str,

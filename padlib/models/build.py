@@ -13,7 +13,7 @@ from torch import nn
 from padlib.errors import ConfigError, DataError
 from padlib.io import atomic_path, rerun_hint, verify_artifact
 from padlib.models.caser import Caser, CaserConfig
-from padlib.models.disco import disco_expert
+from padlib.models.disco import DisCoItems
 from padlib.models.experts import Expert
 from padlib.models.gru4rec import GRU4Rec, GRU4RecConfig
 from padlib.models.init import initialise
@@ -84,6 +84,12 @@ def text_expert(text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert
 def aligned_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
     fused = FusedItems(IdItems(n_items, cfg.dim), text_items(text, cfg), cfg.dim, cfg.fusion_dropout)
     return initialise(Expert(fused, build_backbone(cfg, max_length)), cfg.init)
+
+
+def disco_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
+    """DisCo items (``padlib.models.disco``) + the configured backbone; wrap in ``SingleExpert``."""
+    items = DisCoItems(n_items, text, cfg.dim, cfg.projection_layers, cfg.projection_dropout)
+    return initialise(Expert(items, build_backbone(cfg, max_length)), cfg.init)
 
 
 def pad_model(n_items: int, text: torch.Tensor, item_buckets: torch.Tensor, n_buckets: int, cfg: ModelConfig,

@@ -11,17 +11,11 @@ See docs/disco.md for the training losses.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
 from padlib.errors import ConfigError
-from padlib.models.experts import Expert
 from padlib.models.items import IdItems, TextItems
-
-if TYPE_CHECKING:
-    from padlib.models.build import ModelConfig
 
 PART_NAMES = ("shared_id", "specific_id", "shared_text", "specific_text")
 
@@ -82,17 +76,3 @@ class DisCoItems(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.combine(self.parts(idx))
-
-
-def disco_items(n_items: int, text: torch.Tensor, cfg: ModelConfig) -> DisCoItems:
-    return DisCoItems(n_items, text, cfg.dim, cfg.projection_layers, cfg.projection_dropout)
-
-
-def disco_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
-    """DisCo items + the configured backbone; wrap in ``SingleExpert`` for training and scoring."""
-    # imported here so that padlib.models.build can import this module without a cycle
-    from padlib.models.build import build_backbone
-    from padlib.models.init import initialise
-
-    items = disco_items(n_items, text, cfg)
-    return initialise(Expert(items, build_backbone(cfg, max_length)), cfg.init)

@@ -9,15 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from padlib.io import atomic_path  # noqa: E402
-from padlib.report.table import GROUP_NAMES  # noqa: E402
+from padlib.figures import gate_figure
+from padlib.report.table import GROUP_NAMES
 
 EXPERT_ORDER = ["id", "aligned", "text"]
 
@@ -61,32 +57,6 @@ def gate_weights(loaded: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, 
                 entry[kind].setdefault(expert, []).append(weights)
     return {model: {kind: {e: np.mean(w, axis=0) for e, w in experts.items()} for kind, experts in kinds.items()}
             for model, kinds in out.items()}
-
-
-def gate_figure(weights: dict[str, dict[str, dict[str, np.ndarray]]], path: str | os.PathLike[str]) -> None:
-    """One panel per mixture: each expert's learned gate weight per bucket (solid) and its initial
-    weight (dashed). Without mixtures the figure says so."""
-    n = max(len(weights), 1)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), dpi=120, squeeze=False, sharey=True)
-    for ax, (model, kinds) in zip(axes[0], weights.items()):
-        for i, (expert, learned) in enumerate(kinds["learned"].items()):
-            buckets = np.arange(1, len(learned) + 1)
-            ax.plot(buckets, learned, marker="o", color=f"C{i}", label=f"{expert} (learned)")
-            ax.plot(buckets, kinds["initial"][expert], linestyle="--", color=f"C{i}", alpha=0.6,
-                    label=f"{expert} (initial)")
-        ax.set_title(model, fontsize=9)
-        ax.set_xlabel("item bucket (1 = warmest)")
-        ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("gate weight")
-    if weights:
-        axes[0][0].legend(frameon=False, fontsize=7)
-    else:
-        axes[0][0].text(0.5, 0.5, "no gated mixture in this report", ha="center", va="center")
-    fig.suptitle("Gate weight per expert and bucket, mean over seeds", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
 
 
 def diagnostics_section(loaded: list[dict[str, Any]], k: int, figure: str | os.PathLike[str],

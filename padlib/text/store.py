@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from padlib.io import atomic_path, parquet_errors, read_table, verify_artifact, write_parquet
+from padlib.text.normalize import normalize_text
 
 METADATA_KEY = b"pad"
 SHARD_KEYS = ("shard", "n_shards")
@@ -277,3 +278,11 @@ def gather_embeddings(
                     rows = source.read_row_group(group)
                 write(rows)
     return metadata
+
+
+def load_text(path: str | os.PathLike[str], n_items: int, norm: str) -> "torch.Tensor":
+    """The ``[n_items + 1, dim]`` text matrix a model reads: the embeddings, normalised by ``norm``."""
+    import torch  # here only: the gather stage reads this module and needs no torch
+
+    matrix, _ = read_embeddings(path, n_items)
+    return torch.from_numpy(normalize_text(matrix, norm))

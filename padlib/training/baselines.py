@@ -21,7 +21,10 @@ from padlib.models.build import ModelConfig, aligned_expert, build_backbone, tex
 from padlib.models.experts import Expert
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import FitResult, TrainConfig, fit
-from padlib.training.phases import load_data, load_text, resume_for, save_run, set_seed, train_mixture
+from padlib.data.dataset import load_data
+from padlib.seed import set_seed
+from padlib.text.store import load_text
+from padlib.training.phases import resume_for, save_run, train_mixture
 
 SCRATCH_ARCHITECTURES = {"hybrid": "fused", "morec": "text"}
 

@@ -18,10 +18,14 @@ from padlib.errors import ConfigError
 from padlib.losses.disco import decorrelation
 from padlib.losses.infonce import info_nce
 from padlib.models.build import ModelConfig
-from padlib.models.disco import PART_NAMES, DisCoItems, disco_expert, part_sizes
+from padlib.models.build import disco_expert
+from padlib.models.disco import PART_NAMES, DisCoItems, part_sizes
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import Batch, ExtraLoss, FitResult, TrainConfig, bce_loss, fit
-from padlib.training.phases import load_data, load_text, resume_for, save_run, set_seed
+from padlib.data.dataset import load_data
+from padlib.seed import set_seed
+from padlib.text.store import load_text
+from padlib.training.phases import resume_for, save_run
 
 LOSS_KEYS = ("sufficiency_weight", "alignment_weight", "decorrelation_weight", "temperature")
 

@@ -7,16 +7,13 @@ finetune: ID, aligned and text experts mixed by the frequency-aware gate; BCE on
 
 from __future__ import annotations
 
-import os
-import random
-from pathlib import Path
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from padlib.data.dataset import SequenceData
+from padlib.data.dataset import SequenceData, load_data
 from padlib.device import resolve_device
 from padlib.errors import ConfigError
 from padlib.io import write_manifest
@@ -25,28 +22,12 @@ from padlib.losses.mmd import MULTI_KERNEL, grouped_mmd2
 from padlib.models.build import (ModelConfig, aligned_expert, id_expert, load_checkpoint, pad_model,
                                  save_checkpoint)
 from padlib.models.recommender import SingleExpert
-from padlib.text.normalize import normalize_text
-from padlib.text.store import read_embeddings
+from padlib.seed import set_seed
+from padlib.text.store import load_text
 from padlib.training.loop import Batch, FitResult, TrainConfig, fit
 from padlib.training.resume import Resume, resume_path
 
 ANCHORINGS = ("rec", "none", "frozen")
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def load_data(data_dir: str | os.PathLike[str], protocol: dict[str, Any]) -> SequenceData:
-    return SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"],
-                             protocol.get("eval_mask", "window"))
-
-
-def load_text(path: str | os.PathLike[str], n_items: int, norm: str) -> torch.Tensor:
-    matrix, _ = read_embeddings(path, n_items)
-    return torch.from_numpy(normalize_text(matrix, norm))
 
 
 def resume_for(out: str, data_dir: str, params: dict[str, Any], seed: int, inputs: list[str]) -> Resume:
