@@ -216,7 +216,6 @@ def serving(config: dict, device, n_items: int, users: int, batch: int) -> dict:
 def embedding(device, texts: list[str], encoder_cfg: dict) -> dict:
     """Texts/s, tokens/s and achieved FLOP/s of the SmolLM2 encoder over ``texts``, batched as the
     embed stage batches them (``batch_size`` and ``max_tokens`` of the encoder's config)."""
-    import torch
     from padlib.text.encoder import encode, load_text_encoder
     model_dir = ROOT / "resources/models/smollm2"
     source = "SmolLM2-135M weights"

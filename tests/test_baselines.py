@@ -2,13 +2,13 @@
 
 import pytest
 import torch
-
-from padlib.data.dataset import load_data
-from padlib.text.store import load_text
-from padlib.models.build import load_checkpoint, rebuild
-from padlib.training import baselines, phases
 from checks import assert_learned, assert_reproduces_validation
 from synthetic import write_training_inputs
+
+from padlib.data.dataset import load_data
+from padlib.models.build import load_checkpoint, rebuild
+from padlib.text.store import load_text
+from padlib.training import baselines, phases
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
             "n_buckets": 10}

@@ -4,21 +4,19 @@ import json
 
 import pytest
 import torch
+from checks import assert_learned, assert_reproduces_validation
+from synthetic import write_training_inputs
 
 from padlib.data.dataset import load_data
-from padlib.text.store import load_text
 from padlib.errors import ConfigError
 from padlib.io import manifest_path
 from padlib.losses.disco import decorrelation
-from padlib.models.build import ModelConfig, load_checkpoint
-from padlib.models.build import disco_expert
+from padlib.models.build import ModelConfig, disco_expert, load_checkpoint
 from padlib.models.disco import PART_NAMES, DisCoItems, part_slices
 from padlib.models.recommender import SingleExpert
-from padlib.training import phases
+from padlib.text.store import load_text
 from padlib.training.disco import disco, disco_loss
 from padlib.training.loop import Batch, recommendation_loss
-from checks import assert_learned, assert_reproduces_validation
-from synthetic import write_training_inputs
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
             "n_buckets": 10}

@@ -1,7 +1,7 @@
 """Artifacts are verified before use and checkpoints cannot run code (issue 10, items 3 and 4).
 
 Each test writes its artifacts with the production writers (data stage, embeddings store,
-phases.save_run, the evaluate stage), damages or forges one, and reads it back through the
+training.stage.save_run, the evaluate stage), damages or forges one, and reads it back through the
 loader a stage uses.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic import write_synthetic
 
 from padlib.data.dataset import SequenceData
 from padlib.data.stage import build_dataset, source_inputs
@@ -25,12 +26,10 @@ from padlib.io import manifest_path, read_json, read_json_artifact, sha256_file,
 from padlib.models.build import ModelConfig, id_expert, load_checkpoint, rebuild, save_checkpoint
 from padlib.models.recommender import SingleExpert
 from padlib.report.sections import per_user_ndcg
-from padlib.text.store import write_embeddings
-from padlib.training.loop import FitResult
 from padlib.seed import set_seed
-from padlib.text.store import load_text
-from padlib.training.phases import save_run
-from synthetic import write_synthetic
+from padlib.text.store import load_text, write_embeddings
+from padlib.training.loop import FitResult
+from padlib.training.stage import save_run
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
             "n_buckets": 10}

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from synthetic import write_training_inputs
 
 from padlib.data.dataset import load_data
-from padlib.seed import set_seed
 from padlib.errors import NumericalError
 from padlib.io import manifest_path, write_json
 from padlib.models.build import ModelConfig, id_expert, load_checkpoint
 from padlib.models.recommender import SingleExpert
+from padlib.seed import set_seed
 from padlib.training import phases
 from padlib.training.loop import TrainConfig, fit
 from padlib.training.resume import Resume, resume_path
-from synthetic import write_training_inputs
 
 PROTOCOL = {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10, "max_input_length": 6,
             "n_buckets": 10}

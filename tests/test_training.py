@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from synthetic import write_synthetic
 
 from padlib.data.dataset import SequenceData
 from padlib.data.protocol import ProtocolConfig, apply_protocol
@@ -8,9 +9,8 @@ from padlib.data.stage import write_dataset
 from padlib.data.tables import read_interactions, read_items
 from padlib.models.build import ModelConfig, id_expert
 from padlib.models.recommender import SingleExpert
-from padlib.training.loop import TrainConfig, fit, validation_ndcg
 from padlib.seed import set_seed
-from synthetic import write_synthetic
+from padlib.training.loop import TrainConfig, fit, validation_ndcg
 
 MODEL = ModelConfig(dim=16, backbone={"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1})
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from padlib.analysis.kendall import kendall_by_bucket, test_pairs
 from padlib.data.dataset import load_data
+from padlib.figures import plot_tau
 from padlib.io import write_json, write_manifest
 from padlib.models.build import load_checkpoint
-from padlib.figures import plot_tau
 
 PRETRAINED_IDS = "expert.items.table.weight"
 ALIGNED_IDS = "expert.items.ids.table.weight"

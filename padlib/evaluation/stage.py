@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from padlib.data.dataset import load_data
 from padlib.device import resolve_device
 from padlib.evaluation.diagnostics import mixture_diagnostics
 from padlib.evaluation.metrics import summarize
@@ -15,7 +16,6 @@ from padlib.evaluation.ranking import target_ranks
 from padlib.io import manifest_path, read_json, write_json, write_manifest, write_parquet
 from padlib.models.build import ModelConfig, load_checkpoint, rebuild
 from padlib.models.recommender import PADModel
-from padlib.data.dataset import load_data
 from padlib.text.store import load_text
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from padlib.figures import group_bar_chart, model_bar_chart, plot_tau
 from padlib.io import atomic_path, manifest_path, read_json, read_json_artifact, write_text
 from padlib.report.diagnostics import diagnostics_section
-from padlib.figures import group_bar_chart, model_bar_chart, plot_tau
 from padlib.report.sections import baseline_row, select, table_section
 from padlib.report.spec import FigureSpec, ReportSpec
 from padlib.report.table import GROUP_NAMES, aggregate, metric_rows, to_markdown

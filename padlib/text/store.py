@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,6 +28,9 @@ import pyarrow.parquet as pq
 
 from padlib.io import atomic_path, parquet_errors, read_table, verify_artifact, write_parquet
 from padlib.text.normalize import normalize_text
+
+if TYPE_CHECKING:
+    import torch
 
 METADATA_KEY = b"pad"
 SHARD_KEYS = ("shard", "n_shards")

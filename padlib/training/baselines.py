@@ -15,16 +15,13 @@ from typing import Any
 
 import torch
 
-from padlib.device import resolve_device
 from padlib.losses.infonce import info_nce
-from padlib.models.build import ModelConfig, aligned_expert, build_backbone, text_expert
+from padlib.models.build import aligned_expert, build_backbone, text_expert
 from padlib.models.experts import Expert
 from padlib.models.recommender import SingleExpert
-from padlib.training.loop import FitResult, TrainConfig, fit
-from padlib.data.dataset import load_data
-from padlib.seed import set_seed
-from padlib.text.store import load_text
-from padlib.training.phases import resume_for, save_run, train_mixture
+from padlib.training.loop import FitResult, TrainConfig
+from padlib.training.phases import train_mixture
+from padlib.training.stage import TrainingStage
 
 SCRATCH_ARCHITECTURES = {"hybrid": "fused", "morec": "text"}
 
@@ -34,19 +31,15 @@ def scratch(data_dir: str, embeddings: str, out: str, params: dict[str, Any], se
     """Hybrid or MoRec: one expert over (ID ⊕ text) or text alone, trained from scratch with BCE."""
     if method not in SCRATCH_ARCHITECTURES:
         raise ValueError(f"unknown from-scratch baseline {method!r}; known: {sorted(SCRATCH_ARCHITECTURES)}")
-    device = resolve_device(device)
-    data = load_data(data_dir, params["protocol"])
-    model_cfg = ModelConfig.from_dict(params["model"])
-    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
-    set_seed(seed)
+    stage = TrainingStage.open(data_dir, out, params, seed, device, embeddings)
+    data, model_cfg, text = stage.data, stage.model_cfg, stage.text
     if SCRATCH_ARCHITECTURES[method] == "fused":
         expert = aligned_expert(data.n_items, text, model_cfg, data.max_input_length)
     else:
         expert = text_expert(text, model_cfg, data.max_input_length)
     model = SingleExpert(expert)
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=method,
-                 resume=resume_for(out, data_dir, params, seed, [embeddings]))
-    save_run(out, model, method, data, model_cfg, result, params, [embeddings], seed, device)
+    result = stage.fit(model, TrainConfig(**params["train"]), method)
+    stage.save(model, method, result)
     return result
 
 
@@ -75,20 +68,15 @@ def contrastive_item_alignment(expert: Expert, n_items: int, epochs: int, batch_
 def ctrl(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, *,
          device: str = "auto") -> FitResult:
     """CTRL: contrastive ID↔text pre-alignment, then the ID model alone fine-tuned with BCE."""
-    device = resolve_device(device)
     cfg = params["ctrl"]
-    data = load_data(data_dir, params["protocol"])
-    model_cfg = ModelConfig.from_dict(params["model"])
-    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
-    set_seed(seed)
-    paired = aligned_expert(data.n_items, text, model_cfg, data.max_input_length)
+    stage = TrainingStage.open(data_dir, out, params, seed, device, embeddings)
+    data, model_cfg = stage.data, stage.model_cfg
+    paired = aligned_expert(data.n_items, stage.text, model_cfg, data.max_input_length)
     align_losses = contrastive_item_alignment(paired, data.n_items, cfg["align_epochs"], cfg["align_batch_size"],
-                                              params["train"]["lr"], cfg["temperature"], seed, device)
+                                              params["train"]["lr"], cfg["temperature"], seed, stage.device)
     model = SingleExpert(Expert(paired.items.ids, build_backbone(model_cfg, data.max_input_length)))
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="ctrl",
-                 resume=resume_for(out, data_dir, params, seed, [embeddings]))
-    save_run(out, model, "ctrl", data, model_cfg, result, params, [embeddings], seed, device,
-          contrastive_losses=align_losses)
+    result = stage.fit(model, TrainConfig(**params["train"]), "ctrl")
+    stage.save(model, "ctrl", result, contrastive_losses=align_losses)
     return result
 
 

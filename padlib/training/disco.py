@@ -13,19 +13,14 @@ from typing import Any
 
 import torch
 
-from padlib.device import resolve_device
 from padlib.errors import ConfigError
 from padlib.losses.disco import decorrelation
 from padlib.losses.infonce import info_nce
-from padlib.models.build import ModelConfig
-from padlib.models.build import disco_expert
+from padlib.models.build import ModelConfig, disco_expert
 from padlib.models.disco import PART_NAMES, DisCoItems, part_sizes
 from padlib.models.recommender import SingleExpert
-from padlib.training.loop import Batch, ExtraLoss, FitResult, TrainConfig, bce_loss, fit
-from padlib.data.dataset import load_data
-from padlib.seed import set_seed
-from padlib.text.store import load_text
-from padlib.training.phases import resume_for, save_run
+from padlib.training.loop import Batch, ExtraLoss, FitResult, TrainConfig, bce_loss
+from padlib.training.stage import TrainingStage
 
 LOSS_KEYS = ("sufficiency_weight", "alignment_weight", "decorrelation_weight", "temperature")
 
@@ -102,18 +97,14 @@ def disco_loss(cfg: dict[str, Any]) -> ExtraLoss:
 def disco(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, *,
           device: str = "auto") -> FitResult:
     """DisCo-style baseline: disentangled ID/text items + backbone, trained from scratch."""
-    device = resolve_device(device)
     extra = disco_loss(params.get("disco", {}))
     train = TrainConfig(**{**params["train"], "bce_weight": 0.0})
     if train.loss != "bce":
         raise ConfigError(f"train.loss: DisCo trains with the BCE loss (`train.loss: bce`); got {train.loss!r}")
-    model_cfg = ModelConfig.from_dict(params["model"])
-    part_sizes(model_cfg.dim)  # a bad model.dim fails before any data is read
-    data = load_data(data_dir, params["protocol"])
-    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
-    set_seed(seed)
-    model = SingleExpert(disco_expert(data.n_items, text, model_cfg, data.max_input_length))
-    result = fit(model, data, train, seed, device, extra_loss=extra, desc="disco",
-                 resume=resume_for(out, data_dir, params, seed, [embeddings]))
-    save_run(out, model, "disco", data, model_cfg, result, params, [embeddings], seed, device)
+    part_sizes(ModelConfig.from_dict(params["model"]).dim)  # a bad model.dim fails before any data is read
+    stage = TrainingStage.open(data_dir, out, params, seed, device, embeddings)
+    data = stage.data
+    model = SingleExpert(disco_expert(data.n_items, stage.text, stage.model_cfg, data.max_input_length))
+    result = stage.fit(model, train, "disco", extra_loss=extra)
+    stage.save(model, "disco", result)
     return result

@@ -7,56 +7,27 @@ finetune: ID, aligned and text experts mixed by the frequency-aware gate; BCE on
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from padlib.data.dataset import SequenceData, load_data
-from padlib.device import resolve_device
 from padlib.errors import ConfigError
-from padlib.io import write_manifest
 from padlib.losses.infonce import info_nce
 from padlib.losses.mmd import MULTI_KERNEL, grouped_mmd2
-from padlib.models.build import (ModelConfig, aligned_expert, id_expert, load_checkpoint, pad_model,
-                                 save_checkpoint)
+from padlib.models.build import aligned_expert, id_expert, load_checkpoint, pad_model
 from padlib.models.recommender import SingleExpert
-from padlib.seed import set_seed
-from padlib.text.store import load_text
-from padlib.training.loop import Batch, FitResult, TrainConfig, fit
-from padlib.training.resume import Resume, resume_path
+from padlib.training.loop import Batch, FitResult, TrainConfig
+from padlib.training.stage import TrainingStage
 
 ANCHORINGS = ("rec", "none", "frozen")
 
 
-def resume_for(out: str, data_dir: str, params: dict[str, Any], seed: int, inputs: list[str]) -> Resume:
-    """The job's resume file, fingerprinted with its params, seed, data files and other inputs."""
-    return Resume.for_run(out, params, seed, [*sorted(Path(data_dir).glob("*.parquet")), *inputs])
-
-
-def save_run(out: str, model: torch.nn.Module, phase: str, data: SequenceData, model_cfg: ModelConfig,
-          result: FitResult, params: dict[str, Any], inputs: list[str], seed: int, device: torch.device,
-          **extra: Any) -> None:
-    save_checkpoint(out, model, phase=phase, n_items=data.n_items, max_length=data.max_input_length,
-                    model_cfg=model_cfg, extra={"fit": asdict(result), "seed": seed, **extra})
-    write_manifest(out, config=params, inputs=inputs, seed=seed, wall_time_s=result.wall_time_s,
-                   device=str(device), extra={"best_epoch": result.best_epoch,
-                                              "best_valid_ndcg": result.best_valid_ndcg,
-                                              "epochs_run": result.epochs_run})
-    resume_path(out).unlink(missing_ok=True)
-
-
 def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int, *, device: str = "auto") -> FitResult:
     """Phase 1: SASRec on item IDs."""
-    device = resolve_device(device)
-    data = load_data(data_dir, params["protocol"])
-    model_cfg = ModelConfig.from_dict(params["model"])
-    set_seed(seed)
-    model = SingleExpert(id_expert(data.n_items, model_cfg, data.max_input_length))
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc="pretrain",
-                 resume=resume_for(out, data_dir, params, seed, []))
-    save_run(out, model, "pretrain", data, model_cfg, result, params, [], seed, device)
+    stage = TrainingStage.open(data_dir, out, params, seed, device)
+    model = SingleExpert(id_expert(stage.data.n_items, stage.model_cfg, stage.data.max_input_length))
+    result = stage.fit(model, TrainConfig(**params["train"]), "pretrain")
+    stage.save(model, "pretrain", result)
     return result
 
 
@@ -134,15 +105,12 @@ def alignment_loss(cfg: dict[str, Any]):
 def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: dict[str, Any], seed: int, *,
           device: str = "auto") -> FitResult:
     """Phase 2: the alignment expert, initialised from the phase-1 ID table and backbone."""
-    device = resolve_device(device)
     cfg = params["align"]
     if cfg["anchoring"] not in ANCHORINGS:
         raise ConfigError(f"align.anchoring: {cfg['anchoring']!r} is not one of {ANCHORINGS}")
-    data = load_data(data_dir, params["protocol"])
-    model_cfg = ModelConfig.from_dict(params["model"])
-    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
-    set_seed(seed)
-    expert = aligned_expert(data.n_items, text, model_cfg, data.max_input_length)
+    stage = TrainingStage.open(data_dir, out, params, seed, device, embeddings, (pretrain_ckpt,))
+    data, model_cfg = stage.data, stage.model_cfg
+    expert = aligned_expert(data.n_items, stage.text, model_cfg, data.max_input_length)
     phase1 = SingleExpert(id_expert(data.n_items, model_cfg, data.max_input_length))
     phase1.load_state_dict(load_checkpoint(pretrain_ckpt)["state_dict"])
     expert.items.ids.load_state_dict(phase1.expert.items.state_dict())
@@ -152,9 +120,8 @@ def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: 
     model = SingleExpert(expert)
     train = TrainConfig(**{**params["train"], "bce_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
     extra = alignment_loss(cfg) if cfg["gamma"] > 0 else None
-    result = fit(model, data, train, seed, device, extra_loss=extra, desc="align",
-                 resume=resume_for(out, data_dir, params, seed, [embeddings, pretrain_ckpt]))
-    save_run(out, model, "align", data, model_cfg, result, params, [embeddings, pretrain_ckpt], seed, device)
+    result = stage.fit(model, train, "align", extra_loss=extra)
+    stage.save(model, "align", result)
     return result
 
 
@@ -171,15 +138,13 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
     that checkpoint's weights, the others from scratch; everything is fine-tuned with BCE.
     ``finetune.new_lr`` (when set) trains the from-scratch experts and the gate at their own
     learning rate: under one small fine-tuning rate the new text expert barely moves."""
-    device = resolve_device(device)
     cfg = params["finetune"]
-    data = load_data(data_dir, params["protocol"])
-    model_cfg = ModelConfig.from_dict(params["model"])
-    text = load_text(embeddings, data.n_items, model_cfg.text_norm)
     experts = tuple(cfg["experts"])
-    set_seed(seed)
-    model = pad_model(data.n_items, text, data.item_buckets, data.n_buckets, model_cfg, data.max_input_length,
-                      cfg["gate_init"], experts, gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
+    stage = TrainingStage.open(data_dir, out, params, seed, device, embeddings, tuple(sources.values()))
+    data = stage.data
+    model = pad_model(data.n_items, stage.text, data.item_buckets, data.n_buckets, stage.model_cfg,
+                      data.max_input_length, cfg["gate_init"], experts, gate=cfg["gate"],
+                      gate_hidden=cfg.get("gate_hidden", 32))
     for name in experts:
         if name in sources:
             state = load_checkpoint(sources[name])["state_dict"]
@@ -187,10 +152,7 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
     new_lr = cfg.get("new_lr")
     fresh = {} if new_lr is None else {prefix: new_lr for prefix in
                                        ["gate.", *(f"experts.{n}." for n in experts if n not in sources)]}
-    result = fit(model, data, TrainConfig(**params["train"]), seed, device, desc=phase,
-                 resume=resume_for(out, data_dir, params, seed, [embeddings, *sources.values()]),
-                 lr_by_prefix=fresh)
-    save_run(out, model, phase, data, model_cfg, result, params, [embeddings, *sources.values()], seed,
-          device, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
-          gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
+    result = stage.fit(model, TrainConfig(**params["train"]), phase, lr_by_prefix=fresh)
+    stage.save(model, phase, result, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
+               gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
     return result
