@@ -14,13 +14,17 @@ from padlib.data.stage import SOURCE_KINDS
 from padlib.device import _DTYPES
 from padlib.fetch import MODEL_WHEELS
 from padlib.losses.mmd import KERNELS
-from padlib.models.build import BACKBONES, EXPERT_NAMES, GATES, backbone_options
+from padlib.models.build import BACKBONES, EXPERT_NAMES, GATES, ModelConfig, backbone_options
 from padlib.report.spec import FIGURE_KINDS
 from padlib.text.encoder import KINDS
 from padlib.text.normalize import NORMS
 from padlib.training.disco import LOSS_KEYS
 from padlib.training.loop import LOSSES, PRECISIONS
-from padlib.training.phases import ALIGNMENT_LOSSES, ANCHORINGS
+from padlib.data.dataset import EVAL_MASKS
+from padlib.losses.mmd import MULTI_KERNEL
+from padlib.models.init import INITS
+from padlib.models.sasrec import BLOCKS, SASRecConfig
+from padlib.training.phases import ALIGN_DEFAULTS, ALIGNMENT_LOSSES, ALIGNMENT_SAMPLES, ANCHORINGS
 from padlib.variants import DEFAULT_LABELS, METHODS
 
 SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml").read_text())
@@ -60,6 +64,11 @@ def source_kinds(schema: dict[str, Any]) -> list[str]:
     pytest.param(LOSS_KEYS, PROPS["disco"]["required"], id="disco required"),
     pytest.param(LOSS_KEYS, PROPS["disco"]["properties"], id="disco keys"),
     pytest.param(FIGURE_KINDS, FIGURE["kind"]["enum"], id="figure kinds"),
+    pytest.param(ALIGNMENT_SAMPLES, ALIGN["sample"]["enum"], id="align.sample"),
+    pytest.param(MULTI_KERNEL, ALIGN["multi_kernel"]["enum"], id="align.multi_kernel"),
+    pytest.param(INITS, PROPS["model"]["properties"]["init"]["enum"], id="model.init"),
+    pytest.param(BLOCKS, PROPS["backbones"]["properties"]["sasrec"]["properties"]["block"]["enum"], id="sasrec.block"),
+    pytest.param(EVAL_MASKS, PROPS["protocol"]["properties"]["eval_mask"]["enum"], id="protocol.eval_mask"),
     pytest.param(SOURCE_KINDS, source_kinds(PROPS["sources"]), id="source kinds"),
 ])
 def test_code_choices_equal_the_schema_enum(code, schema):
@@ -69,3 +78,14 @@ def test_code_choices_equal_the_schema_enum(code, schema):
 @pytest.mark.parametrize("name", BACKBONES)
 def test_each_backbone_takes_exactly_the_options_the_schema_allows(name):
     assert sorted(backbone_options(name)) == sorted(PROPS["backbones"]["properties"][name]["properties"])
+
+
+@pytest.mark.parametrize(("code", "schema"), [
+    pytest.param(ALIGN_DEFAULTS, {k: ALIGN[k]["default"] for k in ALIGN_DEFAULTS}, id="align defaults"),
+    pytest.param(ModelConfig().init, PROPS["model"]["properties"]["init"]["default"], id="model.init"),
+    pytest.param(SASRecConfig().block, PROPS["backbones"]["properties"]["sasrec"]["properties"]["block"]["default"],
+                 id="sasrec.block"),
+    pytest.param(EVAL_MASKS[0], PROPS["protocol"]["properties"]["eval_mask"]["default"], id="protocol.eval_mask"),
+])
+def test_code_defaults_equal_the_schema_default(code, schema):
+    assert code == schema

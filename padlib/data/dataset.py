@@ -25,7 +25,7 @@ def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
     return out
 
 
-EVAL_MASKS = ("window", "prefix")
+EVAL_MASKS = ("window", "prefix")  # the first is the default (the schema's, checked in tests/test_schema.py)
 
 
 @dataclass
@@ -50,7 +50,7 @@ class SequenceData:
 
     @classmethod
     def load(cls, data_dir: str | os.PathLike[str], n_buckets: int, max_input_length: int,
-             eval_mask: str = "window") -> "SequenceData":
+             eval_mask: str = EVAL_MASKS[0]) -> "SequenceData":
         """``eval_mask``: the items ranking leaves out for a validation or test user: the input
         window (the last ``max_input_length`` items) or the whole known prefix (``prefix``, the
         official code's: every training item for validation, every item before the target for test).
@@ -99,4 +99,4 @@ class SequenceData:
 def load_data(data_dir: str | os.PathLike[str], protocol: dict[str, Any]) -> SequenceData:
     """The data stage's output under the ``protocol`` config (buckets, input length, ranking mask)."""
     return SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"],
-                             protocol.get("eval_mask", "window"))
+                             protocol.get("eval_mask", EVAL_MASKS[0]))

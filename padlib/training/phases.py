@@ -20,6 +20,8 @@ from padlib.training.loop import Batch, FitResult, TrainConfig
 from padlib.training.stage import TrainingStage
 
 ANCHORINGS = ("rec", "none", "frozen")
+# Defaults of the optional align keys (the schema's ``default:`` values; tests/test_schema.py checks them).
+ALIGN_DEFAULTS = {"loss": "mmd", "sample": "distinct", "multi_kernel": "mean", "temperature": 0.07}
 
 
 def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int, *, device: str = "auto") -> FitResult:
@@ -69,13 +71,14 @@ def alignment_loss(cfg: dict[str, Any]):
     The MMD's cost grows with the square of its sample, so per-group samples also keep a batch of
     128 users as cheap as the official 8 × 16.
     """
-    kind = cfg.get("loss", "mmd")
+    cfg = {**ALIGN_DEFAULTS, **cfg}
+    kind = cfg["loss"]
     if kind not in ALIGNMENT_LOSSES:
         raise ConfigError(f"align.loss: {kind!r} is not one of {ALIGNMENT_LOSSES}")
-    sample = cfg.get("sample", "distinct")
+    sample = cfg["sample"]
     if sample not in ALIGNMENT_SAMPLES:
         raise ConfigError(f"align.sample: {sample!r} is not one of {ALIGNMENT_SAMPLES}")
-    multi_kernel = cfg.get("multi_kernel", "mean")
+    multi_kernel = cfg["multi_kernel"]
     if multi_kernel not in MULTI_KERNEL:
         raise ConfigError(f"align.multi_kernel: {multi_kernel!r} is not one of {MULTI_KERNEL}")
     gamma = cfg["gamma"]
@@ -90,7 +93,7 @@ def alignment_loss(cfg: dict[str, Any]):
         groups = sample_groups(batch, cfg.get("sample_users"), sample)
         with torch.autocast(items.device.type, enabled=False):  # pairwise distances stay in fp32
             if kind == "infonce":
-                total = sum(info_nce(text[rows], ids[rows], cfg.get("temperature", 0.07))
+                total = sum(info_nce(text[rows], ids[rows], cfg["temperature"])
                             for rows in (torch.searchsorted(items, g) for g in groups))
                 return gamma * total / len(groups)
             rows = torch.zeros(len(groups), max(len(g) for g in groups), dtype=torch.long, device=items.device)
