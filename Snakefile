@@ -29,6 +29,5 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        expand("results/{dataset}/report.md", dataset=config["run"]["datasets"]),
-        [path for dataset in config["run"]["datasets"] for path in kendall_targets(dataset)],
+        PLAN.targets(),
     default_target: True

@@ -24,7 +24,7 @@ import yaml
 
 
 def stage_params(config: dict, phase: str, overrides: dict) -> dict:
-    """The params a phase receives in the workflow (rules/common.smk ``stage_params``), sasrec backbone."""
+    """The params a phase receives in the workflow (padlib/plan.py ``Plan.stage_params``), sasrec backbone."""
     model = {**config["model"], "backbone": {"name": "sasrec", **config["backbones"]["sasrec"]}}
     train = {**config["train"], **config[phase].get("train", {}), **overrides}
     params = {"protocol": config["protocol"], "model": model, "train": train}

@@ -6,7 +6,7 @@ rule align:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain=lambda wc: pretrain_model(wc, ALIGNMENTS[wc.alignment].pretrain_tag),
+        pretrain=phase1_model("alignment"),
     output:
         "results/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}/model.pt",
     log:
@@ -14,10 +14,9 @@ rule align:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}.tsv"
     wildcard_constraints:
-        alignment="|".join(map(re.escape, ALIGNMENTS)) or "(?!)",
+        alignment=runs_of("align"),
     params:
-        stage=lambda wc: stage_params("align", wc.backbone, train=ALIGNMENTS[wc.alignment].phase_train("align"),
-                                      align=ALIGNMENTS[wc.alignment].align),
+        stage=stage_params("align", "alignment"),
     threads: 2
     resources:
         mem_mb=8000,

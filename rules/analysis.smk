@@ -6,10 +6,7 @@ rule kendall:
     input:
         data=rules.data.output,
         pretrain="results/{dataset}/{backbone}/seed{seed}/id/model.pt",
-        aligned=lambda wc: [
-            f"results/{wc.dataset}/{wc.backbone}/seed{wc.seed}/{wc.encoder}/align/{name}/model.pt"
-            for name in kendall_alignments(wc.backbone, wc.encoder)
-        ],
+        aligned=lambda wc: PLAN.kendall_models(wc.dataset, wc.backbone, wc.seed, wc.encoder),
     output:
         json="results/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.json",
         plot="results/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.png",

@@ -14,10 +14,10 @@ rule scratch:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
     wildcard_constraints:
-        variant=variants_of("hybrid", "morec"),
+        variant=runs_of("scratch"),
     params:
-        stage=lambda wc: stage_params("scratch", wc.backbone, train=VARIANTS[wc.variant].train),
-        method=lambda wc: VARIANTS[wc.variant].method,
+        stage=stage_params("scratch", "variant"),
+        method=lambda wc: PLAN.variants[wc.variant].method,
     threads: 2
     resources:
         mem_mb=8000,
@@ -40,9 +40,9 @@ rule ctrl:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
     wildcard_constraints:
-        variant=variants_of("ctrl"),
+        variant=runs_of("ctrl"),
     params:
-        stage=lambda wc: stage_params("ctrl", wc.backbone, train=VARIANTS[wc.variant].train, ctrl=config["ctrl"]),
+        stage=stage_params("ctrl", "variant"),
     threads: 2
     resources:
         mem_mb=8000,
@@ -58,8 +58,8 @@ rule make:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain=lambda wc: pretrain_model(wc, VARIANTS[wc.variant].pretrain_tag),
-        text=lambda wc: variant_model(wc.dataset, wc.backbone, wc.seed, wc.encoder, VARIANTS[wc.variant].text_from),
+        pretrain=phase1_model("variant"),
+        text=lambda wc: PLAN.text_model(wc.dataset, wc.backbone, wc.seed, wc.encoder, wc.variant),
     output:
         "results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
     log:
@@ -67,10 +67,9 @@ rule make:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.tsv"
     wildcard_constraints:
-        variant=variants_of("make"),
+        variant=runs_of("make"),
     params:
-        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].phase_train("finetune"),
-                                      finetune=VARIANTS[wc.variant].finetune),
+        stage=stage_params("make", "variant"),
     threads: 2
     resources:
         mem_mb=8000,
@@ -93,9 +92,9 @@ rule disco:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
     wildcard_constraints:
-        variant=variants_of("disco"),
+        variant=runs_of("disco"),
     params:
-        stage=lambda wc: stage_params("disco", wc.backbone, train=VARIANTS[wc.variant].train, disco=config["disco"]),
+        stage=stage_params("disco", "variant"),
     threads: 2
     resources:
         mem_mb=8000,

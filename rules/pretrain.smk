@@ -12,9 +12,9 @@ rule pretrain:
     benchmark:
         "benchmarks/{dataset}/{backbone}/seed{seed}/{pretrain}/pretrain.tsv"
     wildcard_constraints:
-        pretrain="|".join(PRETRAINS),
+        pretrain=runs_of("pretrain"),
     params:
-        stage=lambda wc: stage_params("pretrain", wc.backbone, train=PRETRAINS[wc.pretrain]),
+        stage=stage_params("pretrain", "pretrain"),
     threads: 2
     resources:
         mem_mb=8000,

@@ -5,27 +5,27 @@
 
 rule report:
     input:
-        report_inputs,
+        lambda wc: PLAN.report_inputs(wc.dataset),
     output:
         markdown=report("results/{dataset}/report.md", caption="../report/report.rst", category="Results"),
         csv="results/{dataset}/report.csv",
         plot=report("results/{dataset}/hr_by_group.png", caption="../report/hr_by_group.rst", category="Results"),
         gates=report("results/{dataset}/gate_weights.png", caption="../report/gate_weights.rst", category="Results"),
         figures=[
-            report(path, caption="../report/figure.rst", category="Figures",
+            report(PLAN.figure("{dataset}", f.name), caption="../report/figure.rst", category="Figures",
                    labels={"figure": f.name, "caption": f.caption})
-            for f, path in zip(REPORT.figures, report_figures().values())
+            for f in PLAN.report.figures
         ],
     log:
         "logs/{dataset}/report.log",
     benchmark:
         "benchmarks/{dataset}/report.tsv"
     params:
-        runs=lambda wc: report_runs(wc.dataset),
-        data=lambda wc: f"results/{wc.dataset}/data/items.parquet",
+        runs=lambda wc: PLAN.report_runs(wc.dataset),
+        data=lambda wc: DATA.format(dataset=wc.dataset),
         k=config["evaluate"]["k"],
-        spec=REPORT,
-        kendall=lambda wc: kendall_entries(wc.dataset),
+        spec=PLAN.report,
+        kendall=lambda wc: PLAN.kendall_entries(wc.dataset),
     threads: 1
     resources:
         mem_mb=2000,
