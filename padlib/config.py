@@ -71,6 +71,8 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
         for key, spec in schema["properties"]["encoders"]["additionalProperties"]["properties"].items():
             if "default" in spec:
                 encoder.setdefault(key, copy.deepcopy(spec["default"]))
+    for name, encoder in config["encoders"].items():
+        check_encoder_attention(name, encoder)
     for key, names in (("datasets", config["sources"]), ("encoders", config["encoders"])):
         unknown = [n for n in config["run"][key] if n not in names]
         if unknown:
@@ -78,6 +80,13 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
             raise ConfigError(f"config key run.{key}: {unknown} not defined under {target} (defined: {sorted(names)})")
     check_encoder_dirs(config)
     return config
+
+
+def check_encoder_attention(name: str, encoder: dict[str, Any]) -> None:
+    """Refuse ``bidirectional: false`` on a sentence encoder: a BERT-style model has no causal mode to switch to."""
+    if encoder["kind"] == "sentence" and encoder.get("bidirectional") is False:
+        raise ConfigError(f"config key encoders.{name}.bidirectional: false needs kind llm2vec (a decoder LM); "
+                          f"kind sentence is bidirectional by construction, so leave it true or unset")
 
 
 def phase_train(config: dict[str, Any], phase: str) -> dict[str, Any]:

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+import yaml
 
+from padlib.config import validate_config
 from padlib.device import resolve_device, resolve_dtype
+from padlib.errors import ConfigError
+from padlib.io import read_json
 from padlib.text.encoder import encode, load_text_encoder, mean_pool
 from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, prepare_minilm
+from padlib.text.stage import embed_items
 from padlib.text.store import read_embeddings, write_embeddings
 from tiny_models import make_tiny_bert, make_tiny_llama
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+REPO = Path(__file__).resolve().parents[1]
 
 TEXTS = [
     "Toy Story (1995)",
@@ -120,11 +129,61 @@ def test_encode_edge_cases(llama_dir: Path) -> None:
     np.testing.assert_allclose(truncated, encode(encoder, ["the lost"], progress=False), rtol=0, atol=1e-5)
 
 
-def test_load_errors(tmp_path: Path, llama_dir: Path) -> None:
+def test_load_errors(tmp_path: Path, llama_dir: Path, bert_dir: Path) -> None:
     with pytest.raises(ValueError, match="unknown text encoder kind"):
         load_text_encoder(llama_dir, "word2vec", device="cpu")
+    with pytest.raises(ValueError, match="bidirectional=False needs kind 'llm2vec'"):
+        load_text_encoder(bert_dir, "sentence", device="cpu", bidirectional=False)
     with pytest.raises(FileNotFoundError, match="not a local model directory"):
         load_text_encoder(tmp_path / "absent", "llm2vec", device="cpu")
+
+
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_embed_stage_follows_and_records_the_bidirectional_setting(
+    tmp_path: Path, llama_dir: Path, bidirectional: bool
+) -> None:
+    items = tmp_path / "items.parquet"
+    pl.DataFrame({"item_idx": [2, 1, 3], "item_id": ["b", "a", "c"], "title": TEXTS[:3]}).write_parquet(items)
+    cfg = {"kind": "llm2vec", "model": {"path": str(llama_dir)}, "template": "{title}", "max_length": 64,
+           "batch_size": 2, "dtype": "float32", "bidirectional": bidirectional}
+    out = tmp_path / "emb.parquet"
+
+    embed_items(str(items), str(llama_dir), "tiny", cfg, "cpu", str(out), progress=False)
+
+    matrix, metadata = read_embeddings(out, n_items=3)
+    for mode in (True, False):
+        encoder = load_text_encoder(llama_dir, "llm2vec", device="cpu", bidirectional=mode)
+        reference = encode(encoder, [TEXTS[1], TEXTS[0], TEXTS[2]], progress=False)
+        if mode == bidirectional:
+            np.testing.assert_allclose(matrix[1:], reference, rtol=1e-4, atol=1e-5)
+        else:
+            assert np.abs(matrix[1:] - reference).max() > 1e-3
+    assert metadata["bidirectional"] == str(bidirectional)
+    manifest = read_json(f"{out}.manifest.json")
+    assert manifest["bidirectional"] is bidirectional
+    assert manifest["config"]["encoder"]["bidirectional"] is bidirectional
+
+
+def test_config_bidirectional_defaults_true_and_sentence_refuses_false() -> None:
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    schema = REPO / "schemas" / "config.schema.yaml"
+
+    config = validate_config(copy.deepcopy(base), schema)
+    assert config["encoders"]["minilm"]["bidirectional"] is True
+
+    causal = copy.deepcopy(base)
+    causal["encoders"]["smollm2"]["bidirectional"] = False
+    assert validate_config(causal, schema)["encoders"]["smollm2"]["bidirectional"] is False
+
+    sentence = copy.deepcopy(base)
+    sentence["encoders"]["minilm"]["bidirectional"] = False
+    with pytest.raises(ConfigError, match=r"config key encoders\.minilm\.bidirectional: false needs kind llm2vec"):
+        validate_config(sentence, schema)
+
+    wrong = copy.deepcopy(base)
+    wrong["encoders"]["smollm2"]["bidirectional"] = "no"
+    with pytest.raises(ConfigError, match=r"config key encoders\.smollm2\.bidirectional: 'no' is not of type"):
+        validate_config(wrong, schema)
 
 
 def test_device_and_dtype_resolution() -> None:

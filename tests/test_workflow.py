@@ -185,6 +185,16 @@ def test_runtime_settings_and_labels_rerun_no_stage(tiny_project, tmp_path, edit
     assert planned_jobs(out) == reruns
 
 
+def test_editing_encoder_bidirectional_reruns_embed_and_its_dependants(tiny_project, tmp_path):
+    config = yaml.safe_load((tiny_project / "config.yaml").read_text())
+    config["encoders"]["tinyllama"]["bidirectional"] = False
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config))
+    out = snakemake("--cores", "1", "--dry-run", "--configfile", str(edited), workdir=tiny_project).stdout
+    assert planned_jobs(out) == {"embed": 2, "gather_embeddings": 1, "align": 1, "finetune": 1,
+                                 "evaluate_variant": 1, "report": 1, "all": 1}
+
+
 def test_unchanged_config_has_nothing_to_do(tiny_project):
     out = snakemake("--cores", "1", "--dry-run", workdir=tiny_project).stdout
     assert planned_jobs(out) == {}

@@ -162,15 +162,19 @@ def load_text_encoder(
 ) -> TextEncoder:
     """Load a local Hugging Face base model (no LM head) and its tokenizer, offline, in eval mode.
 
-    ``bidirectional`` only applies to ``llm2vec``; ``False`` keeps the LM causal (for tests
-    and ablations). ``attn_implementation`` is ``sdpa`` or ``eager``, the two paths whose
-    bidirectional masking is checked. ``adapters`` are local PEFT LoRA directories, merged
+    ``bidirectional`` only applies to ``llm2vec``; ``False`` keeps the LM causal (the
+    config's ``encoders.<name>.bidirectional``: without LLM2Vec's MNTP adapters a decoder
+    LM may embed better causally); a ``sentence`` encoder refuses ``False``.
+    ``attn_implementation`` is ``sdpa`` or ``eager``, the two paths whose bidirectional
+    masking is checked. ``adapters`` are local PEFT LoRA directories, merged
     in order (checked up front, so a typo fails before the model loads).
     """
     from transformers import AutoModel, AutoTokenizer
 
     if kind not in KINDS:
         raise ValueError(f"unknown text encoder kind {kind!r}; known: {list(KINDS)}")
+    if kind == "sentence" and not bidirectional:
+        raise ValueError("bidirectional=False needs kind 'llm2vec'; a 'sentence' encoder is bidirectional by construction")
     if attn_implementation not in BIDIRECTIONAL_ATTENTION:
         raise ValueError(f"attn_implementation must be one of {list(BIDIRECTIONAL_ATTENTION)}")
     path = _local_dir(model_dir)
@@ -190,7 +194,7 @@ def load_text_encoder(
         set_bidirectional(model, bidirectional)
         if attends_forward(model, torch_device) != bidirectional:
             raise RuntimeError(f"{path}: could not make attention {'bi' if bidirectional else 'uni'}directional")
-    return TextEncoder(tokenizer, model, kind, torch_device, bidirectional if kind == "llm2vec" else True)
+    return TextEncoder(tokenizer, model, kind, torch_device, bidirectional)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

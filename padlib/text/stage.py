@@ -28,7 +28,7 @@ def _metadata(encoder_name: str, encoder_cfg: dict[str, Any], encoder: TextEncod
     metadata: dict[str, object] = {
         "encoder": encoder_name, "kind": encoder_cfg["kind"], "source": str(source), "dim": str(encoder.dim),
         "pooling": "mean", "template": encoder_cfg["template"], "max_length": str(encoder_cfg["max_length"]),
-        "bidirectional": str(encoder_cfg["kind"] == "llm2vec" or encoder_cfg["kind"] == "sentence"),
+        "bidirectional": str(encoder.bidirectional),
         "dtype": str(encoder.model.dtype), "device": str(encoder.device),
     }
     if adapters:
@@ -46,7 +46,9 @@ def embed_items(items_path: str, model_dir: str, encoder_name: str, encoder_cfg:
                 chunk_size: int = DEFAULT_CHUNK_SIZE, progress: bool = True) -> Path:
     """Encode the items, or shard ``shard`` of ``n_shards`` (rows ``shard_bounds`` of the sorted table), to ``out``.
 
-    ``encoder_cfg["adapters"]`` (optional) lists LoRA adapter directories merged in order.
+    ``encoder_cfg["adapters"]`` (optional) lists LoRA adapter directories merged in order;
+    ``encoder_cfg["bidirectional"]`` (optional, default true) picks the attention, recorded in
+    the Parquet metadata and the manifest.
     A part file carries ``shard``/``n_shards`` in its metadata; a single run (``n_shards``
     1) writes the usual file. Returns ``out``.
     """
@@ -58,7 +60,7 @@ def embed_items(items_path: str, model_dir: str, encoder_name: str, encoder_cfg:
     texts = render_texts(part, encoder_cfg["template"], source=source)
     adapters = [str(a) for a in encoder_cfg.get("adapters", [])]
     encoder = load_text_encoder(model_dir, encoder_cfg["kind"], device=device, dtype=encoder_cfg["dtype"],
-                                adapters=adapters)
+                                bidirectional=encoder_cfg.get("bidirectional", True), adapters=adapters)
     metadata = _metadata(encoder_name, encoder_cfg, encoder, adapters)
     if n_shards > 1:
         metadata = shard_metadata(metadata, shard, n_shards)
@@ -68,7 +70,8 @@ def embed_items(items_path: str, model_dir: str, encoder_name: str, encoder_cfg:
     write_manifest(out, config={"encoder": encoder_cfg, "device": device},
                    inputs=[items_path, *_adapter_weight_files(adapters)],
                    wall_time_s=time.perf_counter() - start_time, device=str(encoder.device),
-                   extra={"items": written, "example_text": texts[0] if texts else None,
+                   extra={"items": written, "bidirectional": encoder.bidirectional,
+                          "example_text": texts[0] if texts else None,
                           "shard": shard, "n_shards": n_shards, "chunk_size": chunk_size})
     return Path(out)
 
