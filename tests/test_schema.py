@@ -14,7 +14,7 @@ from padlib.data.stage import SOURCE_KINDS
 from padlib.device import _DTYPES
 from padlib.fetch import MODEL_WHEELS
 from padlib.losses.mmd import KERNELS
-from padlib.models.build import BACKBONES, EXPERT_NAMES, GATES, ModelConfig, backbone_options
+from padlib.models.build import BACKBONES, EXPERT_NAMES, GATE_HIDDEN, GATES, ModelConfig, backbone_options
 from padlib.report.spec import FIGURE_KINDS
 from padlib.text.encoder import KINDS
 from padlib.text.normalize import NORMS
@@ -82,6 +82,7 @@ def test_each_backbone_takes_exactly_the_options_the_schema_allows(name):
 
 @pytest.mark.parametrize(("code", "schema"), [
     pytest.param(ALIGN_DEFAULTS, {k: ALIGN[k]["default"] for k in ALIGN_DEFAULTS}, id="align defaults"),
+    pytest.param(GATE_HIDDEN, FINETUNE["gate_hidden"]["default"], id="finetune.gate_hidden"),
     pytest.param(ModelConfig().init, PROPS["model"]["properties"]["init"]["default"], id="model.init"),
     pytest.param(SASRecConfig().block, PROPS["backbones"]["properties"]["sasrec"]["properties"]["block"]["default"],
                  id="sasrec.block"),

@@ -23,6 +23,7 @@ from padlib.models.sasrec import SASRec, SASRecConfig
 
 EXPERT_NAMES = ("id", "aligned", "text")
 GATES = ("frequency", "shared", "network")
+GATE_HIDDEN = 32  # the gate network's MLP width by default (the schema's default, checked in tests/test_schema.py)
 
 # name → (module, its config); ``dim`` and ``max_length`` come from the model/protocol, not the options.
 BACKBONES: dict[str, tuple[type[nn.Module], type]] = {
@@ -94,7 +95,7 @@ def disco_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length:
 
 def pad_model(n_items: int, text: torch.Tensor, item_buckets: torch.Tensor, n_buckets: int, cfg: ModelConfig,
               max_length: int, gate_init: dict[str, list[float]], experts: tuple[str, ...] = EXPERT_NAMES,
-              gate: str = "frequency", gate_hidden: int = 32) -> PADModel:
+              gate: str = "frequency", gate_hidden: int = GATE_HIDDEN) -> PADModel:
     """Experts mixed by a gate: ``frequency`` (α per bucket), ``shared`` (one α for all items)
     or ``network`` (α per bucket + an MLP of each expert's item vector)."""
     builders = {
@@ -197,7 +198,7 @@ def rebuild(checkpoint: dict[str, Any], text: torch.Tensor | None = None,
     elif arch == "mixture":
         model = pad_model(n, text, item_buckets, checkpoint["n_buckets"], cfg, length, checkpoint["gate_init"],
                           tuple(checkpoint["experts"]), checkpoint.get("gate", "frequency"),
-                          checkpoint.get("gate_hidden", 32))
+                          checkpoint.get("gate_hidden", GATE_HIDDEN))
     else:
         raise ValueError(f"unknown checkpoint phase {phase!r}; known: {sorted(ARCHITECTURES)}")
     model.load_state_dict(checkpoint["state_dict"])

@@ -14,7 +14,7 @@ import torch
 from padlib.errors import ConfigError
 from padlib.losses.infonce import info_nce
 from padlib.losses.mmd import MULTI_KERNEL, grouped_mmd2
-from padlib.models.build import aligned_expert, id_expert, load_checkpoint, pad_model
+from padlib.models.build import GATE_HIDDEN, aligned_expert, id_expert, load_checkpoint, pad_model
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import Batch, FitResult, TrainConfig
 from padlib.training.stage import TrainingStage
@@ -147,7 +147,7 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
     data = stage.data
     model = pad_model(data.n_items, stage.text, data.item_buckets, data.n_buckets, stage.model_cfg,
                       data.max_input_length, cfg["gate_init"], experts, gate=cfg["gate"],
-                      gate_hidden=cfg.get("gate_hidden", 32))
+                      gate_hidden=cfg.get("gate_hidden", GATE_HIDDEN))
     for name in experts:
         if name in sources:
             state = load_checkpoint(sources[name])["state_dict"]
@@ -157,5 +157,5 @@ def train_mixture(data_dir: str, embeddings: str, sources: dict[str, str], out: 
                                        ["gate.", *(f"experts.{n}." for n in experts if n not in sources)]}
     result = stage.fit(model, TrainConfig(**params["train"]), phase, lr_by_prefix=fresh)
     stage.save(model, phase, result, n_buckets=data.n_buckets, gate_init=cfg["gate_init"], experts=list(experts),
-               gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", 32))
+               gate=cfg["gate"], gate_hidden=cfg.get("gate_hidden", GATE_HIDDEN))
     return result
