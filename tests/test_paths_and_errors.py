@@ -189,6 +189,7 @@ def test_mind_reports_its_repeated_clicks(tmp_path):
 
 
 @pytest.mark.workflow
+@pytest.mark.slow  # a second real Snakemake run; the fast tier keeps one (tests/test_workflow.py)
 def test_the_console_shows_bad_input_and_dropped_rows(tmp_path):
     """A real Snakemake run: one dataset drops rows, the other has a bad timestamp."""
     ratings, meta = write_amazon(tmp_path, untitled=2)
