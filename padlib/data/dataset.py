@@ -64,17 +64,17 @@ class SequenceData:
         n_items = items.height
         buckets = np.zeros(n_items + 1, dtype=np.int64)
         buckets[items["item_idx"].to_numpy()] = items["bucket"].to_numpy()
-        prefixes = [seq[:-2] for seq in sequences["items"].to_list()]
+        seqs = sequences["items"].to_list()
+        prefixes = [seq[:-2] for seq in seqs]
         length = max_input_length
-
-        by_user = dict(zip(sequences["user_idx"].to_list(), sequences["items"].to_list()))
-        known_prefix = {"valid": lambda u: by_user[u][:-2], "test": lambda u: by_user[u][:-1]}
+        by_user = dict(zip(sequences["user_idx"].to_list(), seqs)) if eval_mask == "prefix" else {}
 
         def split(name: str) -> EvalSplit:
             part = splits.filter(pl.col("split") == name).sort("user_idx")
             known = None
-            if eval_mask == "prefix":
-                rows = [known_prefix[name](u) for u in part["user_idx"].to_list()]
+            if eval_mask == "prefix":  # every item before the target: the last 2 (valid) or 1 (test) cut off
+                cut = 2 if name == "valid" else 1
+                rows = [by_user[u][:-cut] for u in part["user_idx"].to_list()]
                 known = torch.as_tensor(left_pad(rows, max(len(r) for r in rows)))
             return EvalSplit(
                 user_idx=torch.tensor(part["user_idx"].to_numpy(), dtype=torch.long),

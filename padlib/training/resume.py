@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from padlib.io import atomic_path, manifest_path, sha256_file
+from padlib.io import atomic_path, input_sha256, manifest_path
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,10 @@ def resume_path(out: str | os.PathLike[str]) -> Path:
 
 
 def fingerprint(params: Any, seed: int, inputs: Iterable[str | os.PathLike[str]]) -> str:
-    """What the run's result depends on: its params, seed and the content of its input files."""
+    """What the run's result depends on: its params, seed and the content of its input files (digests
+    the stage already computed when it verified those files are reused, not recomputed)."""
     record = {"params": params, "seed": seed,
-              "inputs": sorted(sha256_file(p) for p in inputs if Path(p).is_file())}
+              "inputs": sorted(input_sha256(p) for p in inputs if Path(p).is_file())}
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
