@@ -40,10 +40,62 @@ def kernel_matrix(z: torch.Tensor, kernel: str = "gaussian", scales: Sequence[fl
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "gaussian",
          scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
-    """Squared MMD between samples ``x`` [n, d] and ``y`` [m, d] (differentiable in both)."""
+    """Squared MMD between samples ``x`` [n, d] and ``y`` [m, d] (differentiable in both); 0 for
+    empty samples."""
+    if x.shape[0] == 0 or y.shape[0] == 0:
+        return (x.sum() + y.sum()) * 0.0
+    if kernel == "gaussian" and x.shape[0] == y.shape[0] and _consecutive(scales):
+        return _GaussianMMD.apply(x, y, float(max(scales)), len(scales))
     n = x.shape[0]
     k = kernel_matrix(torch.cat([x, y], dim=0), kernel, scales)
     return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()
+
+
+def _consecutive(scales: Sequence[float]) -> bool:
+    ordered = sorted(scales, reverse=True)
+    return all(float(a) - float(b) == 1.0 for a, b in zip(ordered, ordered[1:]))
+
+
+class _GaussianMMD(torch.autograd.Function):
+    """MK-MMD² of two equal-size samples under the Gaussian multi-kernel, with a hand-written backward.
+
+    Autograd would keep every intermediate n²-sized tensor (distances, each kernel, the masks) and
+    run two matrix products backwards; here the forward keeps only the kernel's derivative, in place,
+    and the backward is one matrix product: ∂/∂z_i Σ_jk G_jk ‖z_j − z_k‖² = 4 (z_i Σ_j G_ij − (G z)_i)
+    for the symmetric weight G. The bandwidth's base (mean pairwise distance) is treated as a
+    constant, as in ``kernel_matrix``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor, widest: float, levels: int) -> torch.Tensor:
+        n = x.shape[0]
+        z = torch.cat([x, y], dim=0)
+        sq = (z * z).sum(-1)
+        d2 = torch.addmm(sq[:, None] + sq[None, :], z, z.T, alpha=-2.0).clamp_min_(0.0)
+        pairs = max(4 * n * n - 2 * n, 1)
+        a = 0.5 / (d2.sum() / pairs).clamp_min(1e-12) / 2.0 ** widest
+        power = d2.mul_(-a).exp_()                 # the widest kernel; d2 is not needed any more
+        total = power.clone()
+        slope = power.clone() if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None
+        for level in range(1, levels):
+            power.mul_(power)                      # the next narrower kernel: exp(−a·2^level·d²)
+            total.add_(power)
+            if slope is not None:
+                slope.add_(power, alpha=2.0 ** level)
+        value = (total[:n, :n].sum() + total[n:, n:].sum() - 2.0 * total[:n, n:].sum()) / (n * n * levels)
+        if slope is not None:
+            ctx.save_for_backward(z, slope, a)
+        ctx.n, ctx.levels = n, levels
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        z, slope, a = ctx.saved_tensors
+        n = ctx.n
+        weight = slope * (-a * grad / (n * n * ctx.levels))  # ∂value/∂d²_ij, before the block signs
+        weight[:n, n:].neg_()
+        weight[n:, :n].neg_()
+        grad_z = 4.0 * (z * weight.sum(1, keepdim=True) - weight @ z)
+        return grad_z[:n], grad_z[n:], None, None
 
 
 def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[float]) -> torch.Tensor:
@@ -54,7 +106,7 @@ def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[
     (the MMD's elementwise work over the n² pairs is most of phase 2's cost).
     """
     ordered = sorted(scales, reverse=True)
-    if kernel == "gaussian" and all(float(a) - float(b) == 1.0 for a, b in zip(ordered, ordered[1:])):
+    if kernel == "gaussian" and _consecutive(scales):
         power = torch.exp(d2 * (-0.5 / (base * 2.0 ** ordered[0])))
         total = power
         for _ in ordered[1:]:
@@ -74,31 +126,16 @@ def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[
 
 def grouped_mmd2(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, kernel: str = "gaussian",
                  scales: Sequence[float] = DEFAULT_SCALES, multi_kernel: str = "mean") -> torch.Tensor:
-    """``mmd2`` of G paired samples at once, averaged over the groups: x, y [G, n, d] (rows of group g
-    where ``valid`` [G, n] is True; both samples have the same rows). Equals the mean of
-    ``mmd2(x[g][valid[g]], y[g][valid[g]])`` over g, as one batched computation rather than G small ones.
+    """The mean over G paired samples of ``mmd2``: x, y [G, n, d], group g being the rows where
+    ``valid`` [G, n] is True (both samples have the same rows). One group at a time keeps each
+    group's n²-sized work in cache.
 
     ``multi_kernel: sum`` adds the m Gaussian or Laplacian kernels instead of averaging them, as the
     official code's tllib loss does: the same MMD times m (MMD² is linear in the kernel)."""
     if multi_kernel not in MULTI_KERNEL:
         raise ValueError(f"unknown multi-kernel combination {multi_kernel!r}; expected one of {MULTI_KERNEL}")
-    n = x.shape[1]
-    z = torch.cat([x, y], dim=1)                                         # [G, 2n, d]
-    zvalid = torch.cat([valid, valid], dim=1)
-    pair = (zvalid[:, :, None] & zvalid[:, None, :]).to(z.dtype)         # [G, 2n, 2n]
-    m = zvalid.sum(1).to(z.dtype)                                        # pooled sample sizes
-    if kernel in ("linear", "cosine"):
-        unit = F.normalize(z, dim=-1) if kernel == "cosine" else z
-        k = unit @ unit.transpose(1, 2)
-    elif kernel in KERNELS:
-        sq = (z * z).sum(-1)
-        d2 = (sq[:, :, None] + sq[:, None, :] - 2.0 * z @ z.transpose(1, 2)).clamp_min(0.0) * pair
-        base = (d2.detach().sum((1, 2)) / (m * m - m).clamp_min(1)).clamp_min(1e-12)
-        k = _kernel(d2, base[:, None, None], kernel, scales)
-    else:
+    if kernel not in KERNELS:
         raise ValueError(f"unknown MMD kernel {kernel!r}; expected one of {KERNELS}")
-    k = k * pair
-    count = ((m / 2) ** 2).clamp_min(1)                                  # pairs within one sample
-    per_group = (k[:, :n, :n].sum((1, 2)) + k[:, n:, n:].sum((1, 2)) - 2.0 * k[:, :n, n:].sum((1, 2))) / count
+    total = sum(mmd2(x[g][valid[g]], y[g][valid[g]], kernel, scales) for g in range(x.shape[0]))
     summed = multi_kernel == "sum" and kernel in ("gaussian", "laplacian")
-    return per_group.mean() * (len(scales) if summed else 1)
+    return total / x.shape[0] * (len(scales) if summed else 1)
