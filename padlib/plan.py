@@ -28,8 +28,8 @@ from typing import Any
 
 from padlib.config import phase_train
 from padlib.report.spec import FigureSpec, ReportSpec, parse_report
-from padlib.variants import (DEFAULT_LABELS, TEXT_METHODS, Experiment, Variant, alignments, experiments, pretrains,
-                             resolve_variants)
+from padlib.variants import (DEFAULT_LABELS, DEFAULT_PRETRAIN, TEXT_METHODS, Experiment, Variant, alignments,
+                             experiments, pretrains, resolve_variants)
 
 DATA = "results/{dataset}/data/items.parquet"
 EMBEDDINGS = "results/{dataset}/embeddings/{encoder}.parquet"
@@ -166,21 +166,27 @@ class Plan:
         ``name`` is the phase-1 run for ``pretrain``, the alignment run for ``align``, else the variant."""
         config = self.config
         if rule == "pretrain":
-            return self._stage("pretrain", backbone, self.pretrains[name])
+            overrides = self.pretrains[name]
+            return self._stage("pretrain", backbone, overrides["train"], overrides)
         variant = self.variants[name]
+        overrides = {"model": variant.model, "backbones": variant.backbones}
         if rule == "align":
-            return self._stage("align", backbone, variant.phase_train("align"), align=variant.align)
+            return self._stage("align", backbone, variant.phase_train("align"), overrides, align=variant.align)
         if rule in ("finetune", "make"):
-            return self._stage("finetune", backbone, variant.phase_train("finetune"), finetune=variant.finetune)
+            return self._stage("finetune", backbone, variant.phase_train("finetune"), overrides,
+                               finetune=variant.finetune)
         if rule in ("ctrl", "disco"):
-            return self._stage(rule, backbone, variant.train, **{rule: config[rule]})
+            return self._stage(rule, backbone, variant.train, overrides, **{rule: config[rule]})
         if rule == "scratch":
-            return self._stage("scratch", backbone, variant.train)
+            return self._stage("scratch", backbone, variant.train, overrides)
         raise ValueError(f"no training rule {rule!r}")
 
-    def _stage(self, phase: str, backbone: str, train: dict[str, Any], **sections: Any) -> dict[str, Any]:
+    def _stage(self, phase: str, backbone: str, train: dict[str, Any], overrides: dict[str, Any],
+               **sections: Any) -> dict[str, Any]:
+        """``overrides``: the run's ``model`` and ``backbones`` overrides (a variant's, or a phase-1 run's)."""
         config = self.config
-        model = {**config["model"], "backbone": {"name": backbone, **config["backbones"][backbone]}}
+        options = {**config["backbones"][backbone], **overrides["backbones"].get(backbone, {})}
+        model = {**config["model"], **overrides["model"], "backbone": {"name": backbone, **options}}
         return {"protocol": config["protocol"], "model": model,
                 "train": {**phase_train(config, phase), **train}, **sections}
 
@@ -204,8 +210,8 @@ class Plan:
 
     def reference_variant(self, variant: Variant) -> str | None:
         """The ID-only variant a variant's relative improvement is measured against: ``report.baseline``
-        when it trains with the same ``train`` override, else the first ID-only variant that does and runs."""
-        same = [v.name for v in self.variants.values() if v.method == "id" and v.train == variant.train]
+        when it has the same phase-1 overrides, else the first ID-only variant that does and runs."""
+        same = [v.name for v in self.variants.values() if v.method == "id" and v.pretrain_tag == variant.pretrain_tag]
         if self.report.baseline in same:
             return self.report.baseline
         ran = {e.variant.name for e in self.experiments}
@@ -248,12 +254,13 @@ class Plan:
 
     def kendall_alignments(self, backbone: str, encoder: str) -> dict[str, str]:
         """The alignment runs (name → label) of one (backbone, encoder), if any of them is non-anchored:
-        the Fig. 6a comparison of how far each alignment moves the ID space. Runs with a ``train``
-        override start from another phase-1 model, so they are left out."""
+        the Fig. 6a comparison of how far each alignment moves the ID space. Runs with phase-1
+        overrides start from another phase-1 model, so they are left out."""
         used: dict[str, str] = {}
         for exp in self.experiments:
             variant = exp.variant
-            if exp.backbone == backbone and exp.encoder == encoder and variant.align_tag and not variant.train:
+            if (exp.backbone == backbone and exp.encoder == encoder and variant.align_tag
+                    and variant.pretrain_tag == DEFAULT_PRETRAIN):
                 used.setdefault(variant.align_tag, self.variants[variant.align_tag].label)
         if not any(self.alignments[name].align["anchoring"] == "none" for name in used):
             return {}

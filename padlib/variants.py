@@ -9,19 +9,22 @@ A variant is a method plus overrides of the default ``align`` / ``finetune`` con
       pad-no-id:  {method: pad, finetune: {experts: [aligned, text]}}
       make:       {method: make, text_from: morec}
       sasrec-ce:  {method: id, train: {loss: softmax}}   # ``train`` applies to all its phases
+      pad-xavier: {method: pad, model: {init: xavier}}    # so do ``model`` and ``backbones``
 
 Variants whose effective alignment config is the same share one align run (``align/<name>/model.pt``),
 named after the plainest of them: no ``finetune`` override, then no ``align`` override, then the
 shortest name (so ``pad``, whatever order the config files list the variants in). The ablations of
 phase 3 reuse PAD's phase 2 instead of repeating it, and editing ``align.gamma`` reruns that same artifact.
-Likewise the phase-1 model: variants without a ``train`` override share ``id/model.pt``;
-those with one share the run named after it (``{loss: softmax}`` → ``id-loss-softmax/model.pt``).
+Likewise the phase-1 model: variants without a ``train``, ``model`` or ``backbones`` override share
+``id/model.pt``; those with one share the run named after it (``{loss: softmax}`` →
+``id-loss-softmax/model.pt``, ``model: {init: xavier}`` → ``id-init-xavier``,
+``backbones: {sasrec: {block: official}}`` → ``id-sasrec.block-official``).
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from padlib.errors import ConfigError
@@ -32,6 +35,8 @@ PRETRAINED_METHODS = ("id", "pad", "make")  # methods that train (id) or start f
 DEFAULT_LABELS = {"id": "ID-only", "pad": "PAD", "hybrid": "Hybrid", "morec": "MoRec", "ctrl": "CTRL",
                   "make": "MAKE", "disco": "DisCo-style"}
 DEFAULT_PRETRAIN = "id"
+# A variant's overrides that change its phase-1 model (and so every later phase).
+PHASE1_OVERRIDES = ("train", "model", "backbones")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Variant:
     text_from: str | None
     train: dict[str, Any]
     pretrain_tag: str
+    model: dict[str, Any] = field(default_factory=dict)
+    backbones: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def needs_text(self) -> bool:
@@ -75,16 +82,17 @@ def resolve_variants(config: dict[str, Any]) -> dict[str, Variant]:
             raise ConfigError(f"config key variants.{name}.method: {method!r} is not one of {METHODS}")
         align = _merged(default_align, spec.get("align")) if method == "pad" else None
         finetune = _merged(default_finetune, spec.get("finetune")) if method in ("pad", "make") else None
-        effective[name] = (method, align, finetune, copy.deepcopy(spec.get("train") or {}))
+        base = {key: copy.deepcopy(spec.get(key) or {}) for key in PHASE1_OVERRIDES}
+        effective[name] = (method, align, finetune, base)
     variants: dict[str, Variant] = {}
-    for name, (method, align, finetune, train) in effective.items():
+    for name, (method, align, finetune, base) in effective.items():
         owner = None
         if align is not None:
-            sharers = [n for n, e in effective.items() if e[1] is not None and (e[1], e[3]) == (align, train)]
+            sharers = [n for n, e in effective.items() if e[1] is not None and (e[1], e[3]) == (align, base)]
             owner = min(sharers, key=lambda n: (bool(specs[n].get("finetune")), bool(specs[n].get("align")), len(n), n))
         variants[name] = Variant(name=name, method=method, label=specs[name].get("label", DEFAULT_LABELS[method]),
                                  align=align, align_tag=owner, finetune=finetune, text_from=specs[name].get("text_from"),
-                                 train=train, pretrain_tag=pretrain_name(train))
+                                 pretrain_tag=pretrain_name(**base), **base)
     for variant in variants.values():
         if variant.method == "disco" and "disco" not in config:
             raise ConfigError(f"config key disco: missing; variant {variant.name!r} (method disco) needs its loss weights")
@@ -113,9 +121,14 @@ def resolve_variants(config: dict[str, Any]) -> dict[str, Variant]:
     return variants
 
 
-def pretrain_name(train: dict[str, Any]) -> str:
-    """The phase-1 run a ``train`` override trains: ``id``, or ``id-`` + its settings (``id-loss-softmax``)."""
-    return "-".join([DEFAULT_PRETRAIN, *(f"{key}-{value}" for key, value in sorted(train.items()))])
+def pretrain_name(train: dict[str, Any], model: dict[str, Any] | None = None,
+                  backbones: dict[str, dict[str, Any]] | None = None) -> str:
+    """The phase-1 run a variant's overrides train: ``id``, or ``id-`` + its settings
+    (``id-loss-softmax``, ``id-init-xavier``, ``id-sasrec.block-official``)."""
+    settings = [*sorted(train.items()), *sorted((model or {}).items()),
+                *sorted((f"{name}.{key}", value) for name, options in (backbones or {}).items()
+                        for key, value in options.items())]
+    return "-".join([DEFAULT_PRETRAIN, *(f"{key}-{value}" for key, value in settings)])
 
 
 def _blocks(config: dict[str, Any]) -> list[tuple[str, dict[str, list[str]]]]:
@@ -152,9 +165,10 @@ def alignments(variants: dict[str, Variant]) -> dict[str, Variant]:
 
 
 def pretrains(variants: dict[str, Variant]) -> dict[str, dict[str, Any]]:
-    """phase-1 run name (``id``, ``id-loss-softmax``, ...) → its ``train`` override, over the variants that use one."""
-    runs = {DEFAULT_PRETRAIN: {}}
+    """phase-1 run name (``id``, ``id-loss-softmax``, ...) → its overrides (``PHASE1_OVERRIDES``),
+    over the variants that use one."""
+    runs: dict[str, dict[str, Any]] = {DEFAULT_PRETRAIN: {key: {} for key in PHASE1_OVERRIDES}}
     for v in variants.values():
         if v.method in PRETRAINED_METHODS:
-            runs.setdefault(v.pretrain_tag, v.train)
+            runs.setdefault(v.pretrain_tag, {key: getattr(v, key) for key in PHASE1_OVERRIDES})
     return runs

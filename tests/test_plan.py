@@ -107,7 +107,7 @@ def test_phase_3_ablations_share_pads_alignment_and_anchorings_do_not(grid):
 
 def test_a_train_override_gets_its_own_phase_1_model_and_params(grid):
     plan = Plan.from_config(grid)
-    assert plan.pretrains == {"id": {}, "id-loss-softmax": {"loss": "softmax"}}
+    assert {name: runs["train"] for name, runs in plan.pretrains.items()} == {"id": {}, "id-loss-softmax": {"loss": "softmax"}}
     assert plan.phase1_model("ml-1m", "sasrec", 0, "pad-ce") == f"{SEED0}/id-loss-softmax/model.pt"
     assert plan.phase1_model("ml-1m", "sasrec", 0, "pad") == f"{SEED0}/id/model.pt"
     assert plan.stage_params("pretrain", "sasrec", "id-loss-softmax")["train"]["loss"] == "softmax"
@@ -234,3 +234,30 @@ def test_planning_imports_no_torch():
     code = "import sys, padlib.plan; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "False"
+
+
+def test_model_and_backbone_overrides_get_their_own_phase_1_model_and_reach_every_stage():
+    config = load()
+    config["variants"].update({
+        "sasrec-xavier": {"method": "id", "model": {"init": "xavier"}},
+        "pad-xavier": {"method": "pad", "model": {"init": "xavier"}},
+        "morec-xavier": {"method": "morec", "model": {"init": "xavier"}},
+        "pad-block": {"method": "pad", "backbones": {"sasrec": {"block": "official"}}},
+    })
+    config["run"]["variants"] = ["sasrec", "pad", "sasrec-xavier", "pad-xavier", "morec-xavier", "pad-block"]
+    config = validate_config(config, REPO / "schemas" / "config.schema.yaml")
+    plan = Plan.from_config(config)
+    ml100k = "results/ml-100k/sasrec/seed0"
+    assert sorted(plan.pretrains) == ["id", "id-init-xavier", "id-sasrec.block-official"]
+    assert plan.phase1_model("ml-100k", "sasrec", 0, "pad-xavier") == f"{ml100k}/id-init-xavier/model.pt"
+    assert plan.phase1_model("ml-100k", "sasrec", 0, "pad-block") == f"{ml100k}/id-sasrec.block-official/model.pt"
+    assert plan.aligned_model("ml-100k", "sasrec", 0, "smollm2", "pad-xavier").endswith("/align/pad-xavier/model.pt")
+    for rule, name in [("pretrain", "id-init-xavier"), ("align", "pad-xavier"), ("finetune", "pad-xavier"),
+                       ("scratch", "morec-xavier")]:
+        assert plan.stage_params(rule, "sasrec", name)["model"]["init"] == "xavier", rule
+    assert plan.stage_params("pretrain", "sasrec", "id")["model"]["init"] == config["model"].get("init", "torch")
+    for rule, name in [("pretrain", "id-sasrec.block-official"), ("align", "pad-block"), ("finetune", "pad-block")]:
+        backbone = plan.stage_params(rule, "sasrec", name)["model"]["backbone"]
+        assert backbone["block"] == "official" and backbone["blocks"] == config["backbones"]["sasrec"]["blocks"]
+    assert plan.reference_variant(plan.variants["pad-xavier"]) == "sasrec-xavier"
+    assert plan.reference_variant(plan.variants["pad"]) == "sasrec"

@@ -10,20 +10,20 @@ from typing import Any
 import pytest
 import yaml
 
+from padlib.data.dataset import EVAL_MASKS
 from padlib.data.stage import SOURCE_KINDS
 from padlib.device import _DTYPES
 from padlib.fetch import MODEL_WHEELS
 from padlib.losses.mmd import KERNELS
+from padlib.losses.mmd import MULTI_KERNEL
 from padlib.models.build import BACKBONES, EXPERT_NAMES, GATE_HIDDEN, GATES, ModelConfig, backbone_options
+from padlib.models.init import INITS
+from padlib.models.sasrec import BLOCKS, SASRecConfig
 from padlib.report.spec import FIGURE_KINDS
 from padlib.text.encoder import KINDS
 from padlib.text.normalize import NORMS
 from padlib.training.disco import LOSS_KEYS
 from padlib.training.loop import LOSSES, PRECISIONS
-from padlib.data.dataset import EVAL_MASKS
-from padlib.losses.mmd import MULTI_KERNEL
-from padlib.models.init import INITS
-from padlib.models.sasrec import BLOCKS, SASRecConfig
 from padlib.training.phases import ALIGN_DEFAULTS, ALIGNMENT_LOSSES, ALIGNMENT_SAMPLES, ANCHORINGS
 from padlib.variants import DEFAULT_LABELS, METHODS
 
@@ -56,18 +56,18 @@ def source_kinds(schema: dict[str, Any]) -> list[str]:
     pytest.param(EXPERT_NAMES, FINETUNE["experts"]["items"]["enum"], id="finetune.experts"),
     pytest.param(EXPERT_NAMES, FINETUNE["gate_init"]["required"], id="finetune.gate_init"),
     pytest.param(BACKBONES, DEFS["backbone_name"]["enum"], id="backbone names"),
-    pytest.param(BACKBONES, PROPS["backbones"]["properties"], id="backbones options"),
+    pytest.param(BACKBONES, DEFS["backbone_options"]["properties"], id="backbones options"),
     pytest.param(MODEL_WHEELS, DEFS["model_source"]["properties"]["wheel"]["enum"], id="model wheels"),
     pytest.param(KINDS, ENCODER["kind"]["enum"], id="encoder kinds"),
     pytest.param(("auto", *_DTYPES), ENCODER["dtype"]["enum"], id="encoder dtypes"),
-    pytest.param(NORMS, PROPS["model"]["properties"]["text_norm"]["enum"], id="model.text_norm"),
+    pytest.param(NORMS, DEFS["model_options"]["properties"]["text_norm"]["enum"], id="model.text_norm"),
     pytest.param(LOSS_KEYS, PROPS["disco"]["required"], id="disco required"),
     pytest.param(LOSS_KEYS, PROPS["disco"]["properties"], id="disco keys"),
     pytest.param(FIGURE_KINDS, FIGURE["kind"]["enum"], id="figure kinds"),
     pytest.param(ALIGNMENT_SAMPLES, ALIGN["sample"]["enum"], id="align.sample"),
     pytest.param(MULTI_KERNEL, ALIGN["multi_kernel"]["enum"], id="align.multi_kernel"),
-    pytest.param(INITS, PROPS["model"]["properties"]["init"]["enum"], id="model.init"),
-    pytest.param(BLOCKS, PROPS["backbones"]["properties"]["sasrec"]["properties"]["block"]["enum"], id="sasrec.block"),
+    pytest.param(INITS, DEFS["model_options"]["properties"]["init"]["enum"], id="model.init"),
+    pytest.param(BLOCKS, DEFS["backbone_options"]["properties"]["sasrec"]["properties"]["block"]["enum"], id="sasrec.block"),
     pytest.param(EVAL_MASKS, PROPS["protocol"]["properties"]["eval_mask"]["enum"], id="protocol.eval_mask"),
     pytest.param(SOURCE_KINDS, source_kinds(PROPS["sources"]), id="source kinds"),
 ])
@@ -77,14 +77,14 @@ def test_code_choices_equal_the_schema_enum(code, schema):
 
 @pytest.mark.parametrize("name", BACKBONES)
 def test_each_backbone_takes_exactly_the_options_the_schema_allows(name):
-    assert sorted(backbone_options(name)) == sorted(PROPS["backbones"]["properties"][name]["properties"])
+    assert sorted(backbone_options(name)) == sorted(DEFS["backbone_options"]["properties"][name]["properties"])
 
 
 @pytest.mark.parametrize(("code", "schema"), [
     pytest.param(ALIGN_DEFAULTS, {k: ALIGN[k]["default"] for k in ALIGN_DEFAULTS}, id="align defaults"),
     pytest.param(GATE_HIDDEN, FINETUNE["gate_hidden"]["default"], id="finetune.gate_hidden"),
-    pytest.param(ModelConfig().init, PROPS["model"]["properties"]["init"]["default"], id="model.init"),
-    pytest.param(SASRecConfig().block, PROPS["backbones"]["properties"]["sasrec"]["properties"]["block"]["default"],
+    pytest.param(ModelConfig().init, DEFS["model_options"]["properties"]["init"]["default"], id="model.init"),
+    pytest.param(SASRecConfig().block, DEFS["backbone_options"]["properties"]["sasrec"]["properties"]["block"]["default"],
                  id="sasrec.block"),
     pytest.param(EVAL_MASKS[0], PROPS["protocol"]["properties"]["eval_mask"]["default"], id="protocol.eval_mask"),
 ])
