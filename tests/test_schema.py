@@ -14,8 +14,7 @@ from padlib.data.dataset import EVAL_MASKS
 from padlib.data.stage import SOURCE_KINDS
 from padlib.device import _DTYPES
 from padlib.fetch import MODEL_WHEELS
-from padlib.losses.mmd import KERNELS
-from padlib.losses.mmd import MULTI_KERNEL
+from padlib.losses.mmd import KERNELS, MULTI_KERNEL
 from padlib.models.build import BACKBONES, EXPERT_NAMES, GATE_HIDDEN, GATES, ModelConfig, backbone_options
 from padlib.models.init import INITS
 from padlib.models.sasrec import BLOCKS, SASRecConfig
