@@ -333,7 +333,7 @@ def worker(args: argparse.Namespace) -> None:
         data, text = load_dataset(data_dir, embeddings, config, args.text_dim)
         entry: dict = {"users": data.valid.history.shape[0], "items": data.n_items,
                        "real_text": bool(embeddings) and Path(embeddings).is_file(), "phases": {}}
-        for phase in PHASES:
+        for phase in args.phases:
             entry["phases"][phase] = time_phase(phase, data, text, config, device, args.train_users)
             print(f"[{args.label}] {name} {phase}: {entry['phases'][phase]}", file=sys.stderr, flush=True)
         result["datasets"][name] = entry
@@ -377,7 +377,7 @@ def extract(commit: str, into: Path) -> Path:
 def run_worker(tree: Path, label: str, args: argparse.Namespace, extras: bool) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--tree", str(tree), "--label", label,
            "--device", args.device, "--threads", str(args.threads), "--train-users", str(args.train_users),
-           "--text-dim", str(args.text_dim)]
+           "--text-dim", str(args.text_dim), "--phases", *args.phases]
     for spec in args.dataset:
         cmd += ["--dataset", spec]
     if extras:
@@ -409,13 +409,13 @@ def table(current: dict, reference: dict | None, args: argparse.Namespace) -> st
              "| figure | dataset | reference | current | speed-up |", "|---|---|---|---|---|"]
     for name, entry in current["datasets"].items():
         ref_entry = (reference or {}).get("datasets", {}).get(name, {})
-        for phase in PHASES:
+        for phase in entry["phases"]:
             cur = entry["phases"][phase]
             old = ref_entry.get("phases", {}).get(phase)
             fmt = lambda p: f"{p['epoch_s']:.1f} s (b{p['batch_size']}, {p['precision']})"  # noqa: E731
             lines.append(f"| {phase} epoch | {name} | {fmt(old) if old else '—'} | {fmt(cur)} | "
                          f"{ratio(old and old['epoch_s'], cur['epoch_s'])} |")
-        for phase in ("pretrain", "finetune"):
+        for phase in [p for p in ("pretrain", "finetune") if p in entry["phases"]]:
             cur = entry["phases"][phase]["valid_s"]
             old = ref_entry.get("phases", {}).get(phase, {}).get("valid_s")
             lines.append(f"| {phase} validation pass | {name} | {f'{old:.2f} s' if old else '—'} | {cur:.2f} s | "
@@ -463,6 +463,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--train-users", type=int, default=2048, help="users per timed training pass")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES),
+                        help="the phases to time (e.g. --phases align after a change to phase 2)")
     parser.add_argument("--text-dim", type=int, default=576, help="random text vectors' dim when no embeddings file")
     parser.add_argument("--embed-texts", type=int, default=1024, help="item texts to embed (0: skip)")
     parser.add_argument("--serve-items", type=int, default=1_000_000, help="synthetic catalogue size (0: skip)")
