@@ -131,3 +131,17 @@ def test_diagnostic_rows_average_seeds_in_bucket_order():
     assert [c for c in frame.columns if c.startswith("b")] == ["b1", "b2", "b10"]
     assert frame.filter(pl.col("scorer") == "id expert alone")["nDCG@10"].item() == pytest.approx(0.8)
     assert frame.filter(pl.col("scorer") == "mixture")["b10"].item() == pytest.approx(7.0)
+
+
+def test_the_report_says_which_mask_the_ranking_used(tmp_path):
+    from padlib.report.stage import _masked
+    runs = []
+    for name, protocol in [("a", {"eval_mask": "prefix"}), ("b", {}), ("c", {"eval_mask": "window"})]:
+        metrics = tmp_path / f"{name}.json"
+        write_json(metrics, {})
+        write_manifest(metrics, config={"protocol": protocol}, inputs=[])
+        runs.append({"metrics": str(metrics)})
+    assert _masked(runs[2:]) == _masked(runs[1:2]) == "the user's input window (the last max_input_length items)"
+    assert _masked(runs[:1]) == "every item the user had before the target"
+    assert _masked(runs) == ("every item the user had before the target or the user's input window "
+                             "(the last max_input_length items)")

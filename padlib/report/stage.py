@@ -99,6 +99,15 @@ def grid_wall_time(loaded: list[dict[str, Any]], extra: list[str]) -> tuple[int,
     return len(times), float(sum(t for t in times.values() if t is not None))
 
 
+def _masked(runs: list[dict[str, Any]]) -> str:
+    """What the ranking left out, from the evaluate stage's recorded protocol (``protocol.eval_mask``;
+    manifests from before the option hold none: those runs masked the window)."""
+    window = "the user's input window (the last max_input_length items)"
+    names = {None: window, "window": window, "prefix": "every item the user had before the target"}
+    masks = {names[read_json(manifest_path(run["metrics"]))["config"]["protocol"].get("eval_mask")] for run in runs}
+    return " or ".join(sorted(masks))
+
+
 def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, out_md: str, out_csv: str,
                  out_png: str, k: int = 10, spec: ReportSpec | None = None, figure_paths: dict[str, str] | None = None,
                  kendall: list[dict[str, Any]] | None = None, gates_png: str | None = None) -> pl.DataFrame:
@@ -137,8 +146,8 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         f"# PAD results — {dataset}",
         "",
         f"Data after the PAD protocol: {stats.get('users', '?')} users, {stats.get('items', '?')} items, "
-        f"{stats.get('interactions', '?')} interactions. Test split, full ranking over all items with the "
-        f"user's history masked; best-validation checkpoints; mean ± std over seeds.",
+        f"{stats.get('interactions', '?')} interactions. Test split, full ranking over all items with "
+        f"{_masked(runs)} left out; best-validation checkpoints; mean ± std over seeds.",
         "",
         *sections,
         *(["## Figures", "", *figure_lines] if figure_lines else []),
