@@ -109,3 +109,27 @@ def test_prime_pantry_config_plans_three_seeds_of_every_variant(tmp_path):
                                      "evaluate_variant", "report")} == {
         "embed": 2, "pretrain": 6, "scratch": 6, "align": 12, "finetune": 12, "evaluate_id": 6,
         "evaluate_variant": 18, "report": 1}
+
+
+@pytest.mark.parametrize("dataset", ["prime-pantry", "ml-1m"])
+def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, dataset):
+    """configs/fidelity-*.yaml: the xavier and official-block rows train their own phase-1 models."""
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    files = [REPO / "configs" / "fidelity-prime-pantry.yaml"]
+    if dataset == "prime-pantry":
+        if not PRIME_PANTRY.is_dir():
+            pytest.skip("the paper's Prime Pantry data is not here")
+        config = yaml.safe_load((REPO / "configs" / "prime-pantry.yaml").read_text())
+        config["sources"]["prime-pantry"]["path"] = str(PRIME_PANTRY)
+        (tmp_path / "pp.yaml").write_text(yaml.safe_dump(config))
+        files.insert(0, tmp_path / "pp.yaml")
+    else:
+        files.append(REPO / "configs" / "fidelity-ml-1m.yaml")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--dry-run", "--configfile", *map(str, files), "--cores", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    phase1 = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/(id[^/]*)/model\.pt", proc.stdout))
+    assert phase1 == {"id", "id-init-xavier", "id-sasrec.block-official"}
+    aligned = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/smollm2/align/([^/]+)/model\.pt", proc.stdout))
+    assert aligned == {"pad", "pad-mmd-official", "pad-xavier", "pad-block"}
