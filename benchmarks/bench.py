@@ -383,8 +383,9 @@ def run_worker(tree: Path, label: str, args: argparse.Namespace, extras: bool) -
     if extras:
         cmd += ["--extras", "--embed-texts", str(args.embed_texts)]
     serve_users = args.serve_users if extras else args.reference_serve_users
+    cmd += ["--serve-items", str(args.serve_items)]  # 0 (skip) too: the worker's default is not 0
     if args.serve_items:
-        cmd += ["--serve-items", str(args.serve_items), "--serve-users", str(serve_users),
+        cmd += ["--serve-users", str(serve_users),
                 "--serve-batch", str(args.serve_batch)]
     if args.full and extras:
         cmd += ["--full"] + (["--full-max-epochs", str(args.full_max_epochs)] if args.full_max_epochs else [])
