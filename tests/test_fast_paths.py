@@ -162,7 +162,7 @@ def test_alignment_samples_are_per_user_group_and_the_loss_averages_them():
     assert [g.tolist() for g in sample_groups(batch, None)] == [batch.items.tolist()]
     assert [g.tolist() for g in sample_groups(batch, 4)] == [batch.items.tolist()]
     model = models()["aligned"].eval()
-    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec"}
+    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample": "distinct", "multi_kernel": "mean"}
     from padlib.losses.mmd import mmd2
     fused = model.expert.items
     with torch.no_grad():
@@ -186,7 +186,8 @@ def test_official_alignment_sample_keeps_every_row_and_sums_the_kernels():
     assert [sorted(g.tolist()) for g in rows] == [[1, 2, 9, 10, 10, 11], [3, 3, 4, 8, 13, 14, 15]]
     model = models()["aligned"].eval()
     fused = model.expert.items
-    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample_users": 1, "sample": "rows"}
+    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample_users": 1, "sample": "rows",
+           "multi_kernel": "mean"}
     with torch.no_grad():
         expected = 0.5 * sum(mmd2(fused.text(g), fused.ids(g)) for g in rows) / 2
         assert torch.allclose(alignment_loss(cfg)(model, batch), expected, atol=1e-6)

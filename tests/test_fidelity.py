@@ -71,9 +71,9 @@ def test_the_official_block_computes_what_the_official_encoder_computes():
         assert torch.allclose(ours.last_state(x * valid.unsqueeze(-1), valid), expected[:, -1], atol=1e-5)
 
 
-def test_the_pre_ln_block_stays_the_default_and_unknown_blocks_fail():
-    assert SASRecConfig().block == "pre-ln"
-    pre = SASRec(SASRecConfig(dim=8, heads=2, ffn_dim=16, blocks=1)).eval()
+def test_the_official_block_is_the_default_pre_ln_stays_an_option_and_unknown_blocks_fail():
+    assert SASRecConfig().block == "official"
+    pre = SASRec(SASRecConfig(dim=8, heads=2, ffn_dim=16, blocks=1, block="pre-ln")).eval()
     assert isinstance(pre.final_norm, nn.LayerNorm) and pre.blocks[0].qkv.bias is not None
     x, valid = torch.randn(2, 20, 8), torch.ones(2, 20, dtype=torch.bool)
     assert torch.allclose(pre.last_state(x, valid), pre(x, valid)[:, -1], atol=1e-6)

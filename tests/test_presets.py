@@ -113,7 +113,7 @@ def test_prime_pantry_config_plans_three_seeds_of_every_variant(tmp_path):
 
 @pytest.mark.parametrize("dataset", ["prime-pantry", "ml-1m"])
 def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, dataset):
-    """configs/fidelity-*.yaml: the xavier and official-block rows train their own phase-1 models."""
+    """configs/fidelity-*.yaml: the PyTorch-init and pre-LN rows train their own phase-1 models."""
     (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     files = [REPO / "configs" / "fidelity-prime-pantry.yaml"]
     if dataset == "prime-pantry":
@@ -130,6 +130,6 @@ def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, datas
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     phase1 = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/(id[^/]*)/model\.pt", proc.stdout))
-    assert phase1 == {"id", "id-init-xavier", "id-sasrec.block-official"}
+    assert phase1 == {"id", "id-init-torch", "id-sasrec.block-pre-ln"}
     aligned = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/smollm2/align/([^/]+)/model\.pt", proc.stdout))
-    assert aligned == {"pad", "pad-mmd-official", "pad-xavier", "pad-block"}
+    assert aligned == {"pad", "pad-mmd-mean", "pad-torch-init", "pad-pre-ln"}

@@ -25,7 +25,7 @@ def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
     return out
 
 
-EVAL_MASKS = ("window", "prefix")  # the first is the default (the schema's, checked in tests/test_schema.py)
+EVAL_MASKS = ("prefix", "window")  # the first is the default (the schema's, checked in tests/test_schema.py)
 
 
 @dataclass

@@ -32,7 +32,7 @@ class SASRecConfig:
     ffn_dim: int = 512
     dropout: float = 0.1
     max_length: int = 20
-    block: str = "pre-ln"  # or "official"
+    block: str = "official"  # or "pre-ln"
 
     def __post_init__(self) -> None:
         if self.block not in BLOCKS:

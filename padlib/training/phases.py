@@ -21,7 +21,7 @@ from padlib.training.stage import TrainingStage
 
 ANCHORINGS = ("rec", "none", "frozen")
 # Defaults of the optional align keys (the schema's ``default:`` values; tests/test_schema.py checks them).
-ALIGN_DEFAULTS = {"loss": "mmd", "sample": "distinct", "multi_kernel": "mean", "temperature": 0.07}
+ALIGN_DEFAULTS = {"loss": "mmd", "sample": "rows", "multi_kernel": "sum", "temperature": 0.07}
 
 
 def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int, *, device: str = "auto") -> FitResult:
