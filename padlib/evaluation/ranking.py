@@ -1,4 +1,5 @@
-"""Full-catalogue ranking with the user's input history masked, in user batches and item chunks.
+"""Full-catalogue ranking with the user's known items left out (the input window, or the whole known
+prefix: ``protocol.eval_mask``), in user batches and item chunks.
 
 Scoring a user costs one backbone forward per expert and one matrix product per item
 chunk, so a catalogue of 10^6 items never needs a [users × items] matrix at once.

@@ -1,4 +1,4 @@
-"""The evaluate stage: test the best-validation checkpoint with full ranking (history masked)."""
+"""The evaluate stage: test the best-validation checkpoint with full ranking (known items left out)."""
 
 from __future__ import annotations
 
