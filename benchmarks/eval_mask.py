@@ -18,6 +18,7 @@ import argparse
 import torch
 import yaml
 
+from padlib.config import merge_config
 from padlib.data.dataset import EVAL_MASKS, load_data
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
@@ -32,13 +33,6 @@ def differing_users(split) -> int:
     return sum(p != w for p, w in zip(prefix, window))
 
 
-def merge(config: dict, overlay: dict) -> dict:
-    """``overlay`` merged into ``config`` as Snakemake merges config files: dicts key by key."""
-    for key, value in overlay.items():
-        config[key] = merge(config.get(key, {}), value) if isinstance(value, dict) else value
-    return config
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+")
@@ -51,7 +45,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     config: dict = {}
     for path in args.config:
-        merge(config, yaml.safe_load(open(path)))
+        merge_config(config, yaml.safe_load(open(path)))
     k, batch = config["evaluate"]["k"], config["evaluate"]["batch_size"]
     data = {mask: load_data(args.data, {**config["protocol"], "eval_mask": mask}) for mask in EVAL_MASKS}
     prefix = data["prefix"]

@@ -89,6 +89,14 @@ def check_encoder_attention(name: str, encoder: dict[str, Any]) -> None:
                           f"kind sentence is bidirectional by construction, so leave it true or unset")
 
 
+def merge_config(config: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` merged into ``config`` (in place) the way Snakemake merges ``--configfile`` files:
+    dicts key by key, anything else replaced."""
+    for key, value in overlay.items():
+        config[key] = merge_config(config.get(key, {}), value) if isinstance(value, dict) else value
+    return config
+
+
 def phase_train(config: dict[str, Any], phase: str) -> dict[str, Any]:
     """The shared ``train`` block with the phase's own ``<phase>.train`` overrides applied."""
     merged = copy.deepcopy(config["train"])

@@ -169,7 +169,7 @@ class Plan:
             overrides = self.pretrains[name]
             return self._stage("pretrain", backbone, overrides["train"], overrides)
         variant = self.variants[name]
-        overrides = {"model": variant.model, "backbones": variant.backbones}
+        overrides = variant.overrides
         if rule == "align":
             return self._stage("align", backbone, variant.phase_train("align"), overrides, align=variant.align)
         if rule in ("finetune", "make"):
@@ -183,7 +183,8 @@ class Plan:
 
     def _stage(self, phase: str, backbone: str, train: dict[str, Any], overrides: dict[str, Any],
                **sections: Any) -> dict[str, Any]:
-        """``overrides``: the run's ``model`` and ``backbones`` overrides (a variant's, or a phase-1 run's)."""
+        """``overrides``: the run's ``PHASE1_OVERRIDES`` (a variant's, or a phase-1 run's); ``train`` is
+        the phase's own train override, so only ``model`` and ``backbones`` are read from them."""
         config = self.config
         options = {**config["backbones"][backbone], **overrides["backbones"].get(backbone, {})}
         model = {**config["model"], **overrides["model"], "backbone": {"name": backbone, **options}}

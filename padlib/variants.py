@@ -54,6 +54,12 @@ class Variant:
     backbones: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
+    def overrides(self) -> dict[str, Any]:
+        """Its ``train``, ``model`` and ``backbones`` overrides (``PHASE1_OVERRIDES``): they decide its
+        phase-1 run and enter the params of every stage it trains."""
+        return {key: getattr(self, key) for key in PHASE1_OVERRIDES}
+
+    @property
     def needs_text(self) -> bool:
         return self.method in TEXT_METHODS
 
@@ -170,5 +176,5 @@ def pretrains(variants: dict[str, Variant]) -> dict[str, dict[str, Any]]:
     runs: dict[str, dict[str, Any]] = {DEFAULT_PRETRAIN: {key: {} for key in PHASE1_OVERRIDES}}
     for v in variants.values():
         if v.method in PRETRAINED_METHODS:
-            runs.setdefault(v.pretrain_tag, {key: getattr(v, key) for key in PHASE1_OVERRIDES})
+            runs.setdefault(v.pretrain_tag, v.overrides)
     return runs

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from padlib.config import validate_config
+from padlib.config import merge_config, validate_config
 from padlib.plan import (ALIGN_MODEL, DATA, EMBEDDING_PART, EMBEDDINGS, KENDALL, MODEL_DIR, PRETRAIN_MODEL, REPORT,
                          TEXT_RULES, VARIANT_MODEL, WHEEL, Plan, evaluation, pattern)
 from padlib.variants import TEXT_METHODS
@@ -25,17 +25,10 @@ SEED0 = "results/ml-1m/sasrec/seed0"
 TRAINING_RULES = ["pretrain", "align", *TEXT_RULES]
 
 
-def update(config: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """``overlay`` merged into ``config`` the way Snakemake merges config files: dicts key by key."""
-    for key, value in overlay.items():
-        config[key] = update(config.get(key, {}), value) if isinstance(value, dict) else value
-    return config
-
-
 def load(*overlays: str) -> dict[str, Any]:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     for overlay in overlays:
-        update(config, yaml.safe_load((REPO / overlay).read_text()))
+        merge_config(config, yaml.safe_load((REPO / overlay).read_text()))
     return validate_config(config, REPO / "schemas" / "config.schema.yaml")
 
 

@@ -92,17 +92,28 @@ def test_preset_dry_runs_with_profile(tmp_path, preset, profile):
 PRIME_PANTRY = REPO.parent / "shared" / "data" / "prime-pantry"
 
 
-@pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
-def test_prime_pantry_config_plans_three_seeds_of_every_variant(tmp_path):
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+def prime_pantry_config(tmp_path: Path) -> Path:
+    """configs/prime-pantry.yaml with its data path pointing at the shared copy."""
     config = yaml.safe_load((REPO / "configs" / "prime-pantry.yaml").read_text())
     config["sources"]["prime-pantry"]["path"] = str(PRIME_PANTRY)
     (tmp_path / "pp.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path / "pp.yaml"
+
+
+def dry_run(tmp_path: Path, configfiles: list[Path]) -> str:
+    """The job listing of a dry run in ``tmp_path`` with config.yaml and ``configfiles`` merged over it."""
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--dry-run", "--configfile", str(tmp_path / "pp.yaml"), "--cores", "2"]
+           "--dry-run", "--configfile", *map(str, configfiles), "--cores", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    jobs = {rule: len(runs) for rule, runs in planned_resources(proc.stdout).items()}
+    return proc.stdout
+
+
+@pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
+def test_prime_pantry_config_plans_three_seeds_of_every_variant(tmp_path):
+    stdout = dry_run(tmp_path, [prime_pantry_config(tmp_path)])
+    jobs = {rule: len(runs) for rule, runs in planned_resources(stdout).items()}
     # per seed: phase 1 for BCE and softmax; MoRec per encoder; alignments pad, smem, pad-ce (SmolLM2) and pad
     # (MiniLM), each with its fine-tuning; 6 variant evaluations; one report over all of it
     assert {r: jobs.get(r) for r in ("embed", "pretrain", "scratch", "align", "finetune", "evaluate_id",
@@ -114,22 +125,15 @@ def test_prime_pantry_config_plans_three_seeds_of_every_variant(tmp_path):
 @pytest.mark.parametrize("dataset", ["prime-pantry", "ml-1m"])
 def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, dataset):
     """configs/fidelity-*.yaml: the PyTorch-init and pre-LN rows train their own phase-1 models."""
-    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     files = [REPO / "configs" / "fidelity-prime-pantry.yaml"]
     if dataset == "prime-pantry":
         if not PRIME_PANTRY.is_dir():
             pytest.skip("the paper's Prime Pantry data is not here")
-        config = yaml.safe_load((REPO / "configs" / "prime-pantry.yaml").read_text())
-        config["sources"]["prime-pantry"]["path"] = str(PRIME_PANTRY)
-        (tmp_path / "pp.yaml").write_text(yaml.safe_dump(config))
-        files.insert(0, tmp_path / "pp.yaml")
+        files.insert(0, prime_pantry_config(tmp_path))
     else:
         files.append(REPO / "configs" / "fidelity-ml-1m.yaml")
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--dry-run", "--configfile", *map(str, files), "--cores", "2"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    phase1 = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/(id[^/]*)/model\.pt", proc.stdout))
+    stdout = dry_run(tmp_path, files)
+    phase1 = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/(id[^/]*)/model\.pt", stdout))
     assert phase1 == {"id", "id-init-torch", "id-sasrec.block-pre-ln"}
-    aligned = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/smollm2/align/([^/]+)/model\.pt", proc.stdout))
+    aligned = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/smollm2/align/([^/]+)/model\.pt", stdout))
     assert aligned == {"pad", "pad-mmd-mean", "pad-torch-init", "pad-pre-ln"}
