@@ -154,7 +154,7 @@ def time_phase(phase: str, data, text, config: dict, device, train_users: int) -
     _sync(device)
     valid_s = time.perf_counter() - start
     return {"train_s": train_s, "valid_s": valid_s, "epoch_s": train_s + valid_s, "batch_size": cfg.batch_size,
-            "precision": getattr(cfg, "precision", "fp32"), "steps_timed": -(-subset // cfg.batch_size)}
+            "precision": getattr(cfg, "precision", "fp32"), "loss": getattr(cfg, "loss", "bce"), "steps_timed": -(-subset // cfg.batch_size)}
 
 
 def load_dataset(data_dir: str, embeddings: str | None, config: dict, text_dim: int):
@@ -324,6 +324,8 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     config = yaml.safe_load((Path(args.tree) / "config.yaml").read_text())
+    if args.loss:
+        config["train"]["loss"] = args.loss
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     result: dict = {"datasets": {}, "machine": {
         "cpu": _cpu_name(), "cores": cores, "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -378,6 +380,8 @@ def run_worker(tree: Path, label: str, args: argparse.Namespace, extras: bool) -
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--tree", str(tree), "--label", label,
            "--device", args.device, "--threads", str(args.threads), "--train-users", str(args.train_users),
            "--text-dim", str(args.text_dim), "--phases", *args.phases]
+    if args.loss:
+        cmd += ["--loss", args.loss]
     for spec in args.dataset:
         cmd += ["--dataset", spec]
     if extras:
@@ -413,7 +417,7 @@ def table(current: dict, reference: dict | None, args: argparse.Namespace) -> st
         for phase in entry["phases"]:
             cur = entry["phases"][phase]
             old = ref_entry.get("phases", {}).get(phase)
-            fmt = lambda p: f"{p['epoch_s']:.1f} s (b{p['batch_size']}, {p['precision']})"  # noqa: E731
+            fmt = lambda p: f"{p['epoch_s']:.1f} s (b{p['batch_size']}, {p['precision']}, {p.get('loss', 'bce')})"  # noqa: E731
             lines.append(f"| {phase} epoch | {name} | {fmt(old) if old else '—'} | {fmt(cur)} | "
                          f"{ratio(old and old['epoch_s'], cur['epoch_s'])} |")
         for phase in [p for p in ("pretrain", "finetune") if p in entry["phases"]]:
@@ -466,6 +470,8 @@ def main() -> None:
     parser.add_argument("--train-users", type=int, default=2048, help="users per timed training pass")
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES),
                         help="the phases to time (e.g. --phases align after a change to phase 2)")
+    parser.add_argument("--loss", choices=["bce", "softmax"],
+                        help="train every phase with this loss (default: the config's, BCE)")
     parser.add_argument("--text-dim", type=int, default=576, help="random text vectors' dim when no embeddings file")
     parser.add_argument("--embed-texts", type=int, default=1024, help="item texts to embed (0: skip)")
     parser.add_argument("--serve-items", type=int, default=1_000_000, help="synthetic catalogue size (0: skip)")

@@ -149,25 +149,24 @@ def test_caser_matches_the_per_window_official_computation():
     assert torch.allclose(net(x, valid), expected, atol=1e-5)
 
 
-def test_all_position_logits_equal_position_logits_over_the_catalogue(data):
+def test_softmax_logits_equal_position_logits_over_the_catalogue_at_the_marked_positions(data):
     history = data.train_input[:5]
+    where = data.train_target[:5] != 0
+    assert 0 < where.sum() < where.numel()
     everything = torch.arange(data.n_items + 1).expand(5, data.max_input_length, -1)
     set_seed(0)
     single = SingleExpert(id_expert(data.n_items, model_cfg("gru4rec"), data.max_input_length)).eval()
     for model in (single, tiny_pad(data).eval()):
-        full = model.all_position_logits(history)
-        assert full.shape == (5, data.max_input_length, data.n_items + 1)
-        assert torch.allclose(full, model.position_logits(history, everything), atol=1e-5)
+        full = model.softmax_logits(history, where)
+        assert full.shape == (int(where.sum()), data.n_items)
+        assert torch.allclose(full, model.position_logits(history, everything)[where][:, 1:], atol=1e-5)
 
 
-def test_softmax_loss_leaves_padding_out():
-    logits = torch.randn(2, 3, 6)
-    target = torch.tensor([[0, 2, 5], [0, 0, 1]])
-    expected = F.cross_entropy(logits[target != 0][:, 1:], target[target != 0] - 1)
-    assert torch.allclose(softmax_loss(logits, target), expected)
-    logits[..., 0] = 1e4
-    assert torch.allclose(softmax_loss(logits, target), expected)
-    assert softmax_loss(logits, torch.zeros_like(target)) == 0
+def test_softmax_loss_is_the_mean_cross_entropy_over_scored_positions():
+    logits = torch.randn(3, 6)
+    target = torch.tensor([2, 6, 1])
+    assert torch.allclose(softmax_loss(logits, target), F.cross_entropy(logits, target - 1))
+    assert softmax_loss(logits[:0], target[:0]) == 0
 
 
 @pytest.mark.parametrize("which", ["single", "pad"])

@@ -90,7 +90,9 @@ def test_gate_network_starts_as_the_frequency_gate_then_reads_the_item_vectors()
     catalog = network.catalog_logits(history, torch.arange(13))
     last = network.position_logits(history, candidates[:, -1:, :].expand(-1, 5, -1))[:, -1]
     assert torch.allclose(catalog.gather(1, candidates[:, -1, :]), last, atol=1e-5)
-    every = network.all_position_logits(history)[:, -1]
-    assert torch.allclose(every[:, 1:], catalog[:, 1:], atol=1e-5)
+    last_position = torch.zeros_like(history, dtype=torch.bool)
+    last_position[:, -1] = True
+    every = network.softmax_logits(history, last_position)
+    assert torch.allclose(every, catalog[:, 1:], atol=1e-5)
     mixed.sum().backward()
     assert all(net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0 for net in network.gate.nets)

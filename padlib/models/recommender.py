@@ -1,8 +1,8 @@
 """Recommenders the trainer and evaluator drive: one expert alone, or PAD's gated mixture.
 
 Both expose ``position_logits`` (training: a logit per position and candidate),
-``all_position_logits`` (full-softmax training: every position against the whole
-catalogue, item vectors computed once), and for evaluation and serving ``catalog()``
+``softmax_logits`` (full-softmax training: the positions with a target against the whole
+catalogue, one item table per step), and for evaluation and serving ``catalog()``
 (every item's vector, computed once per pass) with ``users(history, catalog)``: a user's
 score for item i is ``users(...) @ catalog.matrix[i]``, one matrix product. PAD's gate
 depends on the item only, so its mixture folds into the catalogue: row i is
@@ -29,6 +29,14 @@ class Catalog:
     matrix: torch.Tensor
 
 
+def softmax_logits(model: SingleExpert | PADModel, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """history [B, L], where [B, L] (bool) → logits [P, N] of the P marked positions against
+    items 1..N. Only positions with a target are scored (short sequences are mostly padding),
+    and the history's inputs are looked up in the same item table as the catalogue."""
+    catalog = model.catalog()
+    return model.states(history, catalog)[where] @ catalog.matrix[1:].T
+
+
 class SingleExpert(nn.Module):
     def __init__(self, expert: Expert) -> None:
         super().__init__()
@@ -48,9 +56,12 @@ class SingleExpert(nn.Module):
         """history [B, L] → user vectors [B, D] to score against ``catalog.matrix``."""
         return self.expert.user_vector(history, catalog.tables[0])
 
-    def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
-        """history [B, L] → logits [B, L, N + 1] against every item (column 0 = padding)."""
-        return self.expert.user_states(history) @ self.expert.item_table().T
+    def states(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
+        """history [B, L] → per-position states [B, L, D] to score against ``catalog.matrix``."""
+        return self.expert.user_states(history, catalog.tables[0][history])
+
+    def softmax_logits(self, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        return softmax_logits(self, history, where)
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """history [B, L], items [M] → logits [B, M] of the latest position."""
@@ -134,13 +145,15 @@ class PADModel(nn.Module):
         """history [B, L] → [B, K·d]: the experts' user vectors side by side."""
         return torch.cat([e.user_vector(history, t) for e, t in zip(self.experts.values(), catalog.tables)], -1)
 
-    def all_position_logits(self, history: torch.Tensor) -> torch.Tensor:
-        """history [B, L] → [B, L, N + 1]: the gated mixture against every item, each item
-        weighted by its own gate (as ``position_logits`` does for a candidate)."""
-        vectors = [e.item_table() for e in self.experts.values()]
-        logits = [e.user_states(history) @ v.T for e, v in zip(self.experts.values(), vectors)]
-        items = torch.arange(self.item_buckets.shape[0], device=self.item_buckets.device)
-        return self._mix(items, vectors, logits)
+    def states(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
+        """history [B, L] → [B, L, K·d]: the experts' per-position states side by side."""
+        return torch.cat([e.user_states(history, t[history]) for e, t in zip(self.experts.values(), catalog.tables)],
+                         -1)
+
+    def softmax_logits(self, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+        """The gated mixture, each item weighted by its own gate (as ``position_logits`` does for
+        a candidate): the gate folds into the catalogue's rows."""
+        return softmax_logits(self, history, where)
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         vectors = [e.item_vectors(items) for e in self.experts.values()]

@@ -89,18 +89,19 @@ def bce_loss(pos: torch.Tensor, neg: torch.Tensor, valid: torch.Tensor) -> torch
 
 
 def softmax_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the target over items 1..N (padding column 0 left out of the softmax),
-    averaged over positions with a target: logits [B, L, N + 1], target [B, L] (0 = none)."""
-    per_item = logits[..., 1:].flatten(0, 1)
-    total = F.cross_entropy(per_item, (target - 1).flatten(), ignore_index=-1, reduction="sum")
-    return total / (target != 0).sum().clamp_min(1)
+    """Cross-entropy of the target over items 1..N (padding left out of the softmax), averaged
+    over the scored positions: logits [P, N], target [P] in 1..N; 0 when nothing is scored."""
+    if target.numel() == 0:
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target - 1)
 
 
 def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.Tensor,
                         negatives: torch.Tensor | None) -> torch.Tensor:
     """BCE on (target, sampled negative) when ``negatives`` is given, else full-softmax CE."""
     if negatives is None:
-        return softmax_loss(model.all_position_logits(history), target)
+        where = target != 0
+        return softmax_loss(model.softmax_logits(history, where), target[where])
     logits = model.position_logits(history, torch.stack([target, negatives], -1))
     return bce_loss(logits[..., 0], logits[..., 1], (target != 0).float())
 
