@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import kendalltau, t as student_t
 
 from padlib.analysis.kendall import kendall_by_bucket, kendall_tau, pair_distances, test_pairs
-from padlib.analysis.stats import mean_std, paired_test, relative_improvement
+from padlib.analysis.stats import lift_difference, mean_std, paired_test, relative_improvement
 
 
 def line(*positions: float) -> np.ndarray:
@@ -182,3 +182,14 @@ def test_paired_test_identical_and_constant_shift_without_warnings() -> None:
 def test_paired_test_needs_paired_users() -> None:
     with pytest.raises(ValueError, match="pair up"):
         paired_test([1.0, 0.0], [1.0])
+
+
+def test_lift_difference_interval_covers_the_true_contrast() -> None:
+    rng = np.random.default_rng(1)
+    base_cold, base_warm = rng.uniform(0.0, 0.2, 3000), rng.uniform(0.1, 0.5, 3000)
+    point, low, high = lift_difference((1.5 * base_cold, base_cold), (1.1 * base_warm, base_warm), resamples=500)
+    assert point == pytest.approx(0.4) and low < point < high and low > 0.3 and high < 0.5
+    noisy = lift_difference((base_cold + rng.normal(0, 0.05, 3000), base_cold), (base_warm, base_warm),
+                            resamples=500)
+    assert noisy[1] < 0 < noisy[2]                       # no real difference: the interval holds 0
+    assert lift_difference((base_cold, np.zeros(3000)), (base_warm, base_warm)) is None

@@ -25,7 +25,7 @@ from padlib.evaluation.stage import evaluate_checkpoint
 from padlib.io import manifest_path, read_json, read_json_artifact, sha256_file, write_manifest
 from padlib.models.build import ModelConfig, id_expert, load_checkpoint, rebuild, save_checkpoint
 from padlib.models.recommender import SingleExpert
-from padlib.report.sections import per_user_ndcg
+from padlib.report.comparisons import user_scores
 from padlib.seed import set_seed
 from padlib.text.store import load_text, write_embeddings
 from padlib.training.loop import FitResult
@@ -94,7 +94,7 @@ def load(name: str, path: Path, n_items: int):
     if name == "checkpoint":
         return load_checkpoint(path)
     if name == "ranks":
-        return per_user_ndcg([str(path)], 10)
+        return user_scores([str(path)], 10)
     return read_json_artifact(path)
 
 
@@ -120,7 +120,7 @@ def test_good_artifacts_round_trip(run):
     assert checkpoint["fit"]["history"][0]["loss"] == 0.7
     assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in model.state_dict().items())
     assert torch.load(run["checkpoint"], weights_only=True)["phase"] == "pretrain"  # plain containers only
-    assert load("ranks", run["ranks"], run["n_items"])[0].size == load("metrics", run["metrics"], 0)["test"]["overall"]["users"]
+    assert load("ranks", run["ranks"], run["n_items"]).users.size == load("metrics", run["metrics"], 0)["test"]["overall"]["users"]
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])

@@ -1,5 +1,5 @@
 """The report's selected tables: the ``report`` config block, row selection, relative
-improvements, the paired test over users, and the grid's wall-time total."""
+improvements, the paired comparisons over users, and the grid's wall-time total."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from padlib.errors import ConfigError
 from padlib.evaluation.metrics import ndcg
 from padlib.io import write_json, write_manifest
-from padlib.report.sections import paired_lines, per_user_ndcg, select, with_lifts
+from padlib.report.comparisons import comparison_lines, pairs, user_scores
+from padlib.report.sections import select, with_lifts
 from padlib.report.spec import Paired, Selection, TableSpec, parse_report
 from padlib.report.stage import grid_wall_time
 
@@ -71,33 +72,51 @@ def test_relative_improvement_is_over_the_same_backbones_baseline():
     assert columns[0] == "Δ nDCG@10"
 
 
-def write_ranks(path, users, ranks):
-    pl.DataFrame({"user_idx": users, "rank": ranks}).write_parquet(path)
+def write_ranks(path, users, ranks, buckets):
+    pl.DataFrame({"user_idx": users, "bucket": buckets, "rank": ranks}).write_parquet(path)
     return str(path)
 
 
-def test_paired_test_against_the_best_baseline(tmp_path):
+def test_paired_comparisons_against_each_baseline_per_group(tmp_path):
     rng = np.random.default_rng(0)
-    users = np.arange(200)
-    base = rng.integers(0, 30, size=200)
+    users = np.arange(400)
+    buckets = np.repeat([1, 5, 9, 10], 100)            # warm, median, cold, cold
+    base = rng.integers(0, 30, size=400)
+    better_cold = np.where(buckets >= 8, base // 3, base)
     paths = {
-        "PAD": [write_ranks(tmp_path / "pad.parquet", users[::-1], (base // 3)[::-1])],   # better, rows shuffled
-        "SASRec": [write_ranks(tmp_path / "sasrec.parquet", users, base)],
-        "MoRec": [write_ranks(tmp_path / "morec.parquet", users, base + 20)],
+        "PAD": [write_ranks(tmp_path / "pad.parquet", users[::-1], better_cold[::-1], buckets[::-1])],  # rows shuffled
+        "SASRec": [write_ranks(tmp_path / "sasrec.parquet", users, base, buckets)],
+        "MoRec": [write_ranks(tmp_path / "morec.parquet", users, base + 20, buckets)],
     }
-    users_sorted, mean = per_user_ndcg(paths["PAD"], 10)
-    assert np.array_equal(users_sorted, users) and np.allclose(mean, ndcg(base // 3, 10))
-    frame = summary().filter(pl.col("backbone") == "sasrec").with_columns(
-        pl.Series("nDCG@10", [0.10, 0.12, 0.05]))
+    scores = user_scores(paths["PAD"], 10)
+    assert np.array_equal(scores.users, users) and np.allclose(scores.ndcg, ndcg(better_cold, 10))
+    frame = summary().filter(pl.col("backbone") == "sasrec")
     table = TableSpec("T", "", Selection(["sasrec"], ["llm"], ["sasrec", "pad", "morec"]),
                       Paired("pad", ["sasrec", "morec"]))
-    [line] = paired_lines(table, frame, paths, 10)
-    assert "PAD vs the best baseline SASRec" in line and "200 users" in line
-    p_value = float(line.split("Wilcoxon signed-rank p = ")[1].split(",")[0])
-    assert p_value < 1e-6 and "mean difference +" in line
-    paths["SASRec"] = [write_ranks(tmp_path / "other.parquet", users[:150], base[:150])]
+    lines = comparison_lines(table, frame, paths, 10, 10)
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in lines if " vs " in line}
+    assert set(rows) == {"PAD vs SASRec", "PAD vs MoRec"}
+    sasrec = rows["PAD vs SASRec"]
+    assert sasrec[1] == "400" and sasrec[3] == "+0.0% (p = 1)"            # warm: the same ranks
+    cold_lift, cold_p = sasrec[5].split(" (p = ")
+    assert float(cold_lift.rstrip("%")) > 50 and float(cold_p.rstrip(")")) < 1e-6
+    low = float(sasrec[6].split("[")[1].split(",")[0])
+    assert low > 0                                                      # cold lift above warm lift
+    assert rows["PAD vs MoRec"][4].startswith("n/a (base 0), p = ")      # MoRec ranks every median target ≥ 20
+    paths["SASRec"] = [write_ranks(tmp_path / "other.parquet", users[:150], base[:150], buckets[:150])]
     with pytest.raises(ValueError, match="different users"):
-        paired_lines(table, frame, paths, 10)
+        comparison_lines(table, frame, paths, 10, 10)
+
+
+def test_a_table_of_several_encoders_also_pairs_the_variant_across_encoders():
+    frame = pl.DataFrame({"model": ["SASRec", "PAD", "PAD (MiniLM)", "MoRec", "MoRec (MiniLM)"],
+                          "backbone": ["sasrec"] * 5, "encoder": ["", "llm", "plm", "llm", "plm"],
+                          "variant": ["sasrec", "pad", "pad", "morec", "morec"]})
+    table = TableSpec("T", "", Selection(["sasrec"], ["llm", "plm"], ["sasrec", "morec", "pad"]),
+                      Paired("pad", ["sasrec", "morec"]))
+    assert [(a["model"], b["model"]) for a, b in pairs(table, frame)] == [
+        ("PAD", "SASRec"), ("PAD", "MoRec"), ("PAD (MiniLM)", "SASRec"), ("PAD (MiniLM)", "MoRec (MiniLM)"),
+        ("PAD", "PAD (MiniLM)")]
 
 
 def test_grid_wall_time_counts_shared_stages_once(tmp_path):

@@ -62,3 +62,31 @@ def paired_test(per_user_a: Sequence[float] | np.ndarray, per_user_b: Sequence[f
         t_test = ttest_rel(a, b)
         result.update(t_statistic=float(t_test.statistic), t_p_value=float(t_test.pvalue))
     return result
+
+
+def _lift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Relative lift of mean(a) over mean(b) along the last axis (inf/nan where mean(b) is 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return a.mean(-1) / b.mean(-1) - 1.0
+
+
+def lift_difference(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray],
+                    resamples: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float] | None:
+    """Does a model's lift over another differ between two disjoint groups of users (e.g. cold
+    vs warm targets)? ``first`` and ``second`` are each group's per-user (a, b) metrics; returns
+    (lift_first − lift_second, low, high) with a percentile bootstrap interval that resamples each
+    group's users (a user's a and b stay together). None when either group's mean b is 0."""
+    groups = [tuple(_finite_vector(v, name) for v, name in zip(pair, ("a", "b"))) for pair in (first, second)]
+    if any(b.mean() == 0 for _, b in groups):
+        return None
+    rng = np.random.default_rng(seed)
+    point = float(_lift(*groups[0]) - _lift(*groups[1]))
+    draws = []
+    for a, b in groups:
+        rows = rng.integers(0, a.size, size=(resamples, a.size))
+        draws.append(_lift(a[rows], b[rows]))
+    difference = draws[0] - draws[1]
+    difference = difference[np.isfinite(difference)]
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(difference, [tail, 100 - tail])
+    return point, float(low), float(high)

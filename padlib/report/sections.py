@@ -1,17 +1,15 @@
 """The report's selected tables (the paper's Table 2 / Table 3 analogs): rows picked by
-(backbone, encoder, variant), relative improvement over the backbone's ID-only model, and a
-paired test over users of one variant against the best of its baselines."""
+(backbone, encoder, variant), relative improvement over the backbone's ID-only model, and
+paired tests over users of one variant against each of its baselines (``comparisons``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from padlib.analysis.stats import paired_test, relative_improvement
-from padlib.evaluation.metrics import ndcg
-from padlib.io import read_parquet
+from padlib.analysis.stats import relative_improvement
+from padlib.report.comparisons import comparison_lines
 from padlib.report.spec import Selection, TableSpec
 from padlib.report.table import GROUP_NAMES, to_markdown
 
@@ -56,43 +54,8 @@ def with_lifts(rows: pl.DataFrame, summary: pl.DataFrame, k: int) -> tuple[pl.Da
     return rows.with_columns(*[pl.Series(c, v, dtype=pl.String) for c, v in lifts.items()]), columns
 
 
-def per_user_ndcg(ranks_paths: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(user ids, nDCG@k per user averaged over the seeds' test ranks), users sorted."""
-    frames = [read_parquet(path, ["user_idx", "rank"]).sort("user_idx") for path in ranks_paths]
-    users = frames[0]["user_idx"].to_numpy()
-    for path, frame in zip(ranks_paths, frames):
-        if not np.array_equal(frame["user_idx"].to_numpy(), users):
-            raise ValueError(f"{path}: its test users differ from {ranks_paths[0]}'s; a paired test needs the same users")
-    return users, np.mean([ndcg(f["rank"].to_numpy(), k) for f in frames], axis=0)
-
-
-def paired_lines(table: TableSpec, rows: pl.DataFrame, ranks: dict[str, list[str]], k: int) -> list[str]:
-    """One line per backbone: the paired variant vs the best (by mean nDCG@k) of ``against``."""
-    if table.paired is None:
-        return []
-    lines = []
-    for backbone in table.rows.backbones:
-        mine = rows.filter((pl.col("backbone") == backbone) & (pl.col("variant") == table.paired.variant))
-        others = rows.filter((pl.col("backbone") == backbone) & pl.col("variant").is_in(table.paired.against)
-                             & (pl.col("variant") != table.paired.variant))
-        if not mine.height or not others.height:
-            continue
-        best = others.sort(f"nDCG@{k}", descending=True, nulls_last=True).row(0, named=True)
-        for row in mine.iter_rows(named=True):
-            users_a, a = per_user_ndcg(ranks[row["model"]], k)
-            users_b, b = per_user_ndcg(ranks[best["model"]], k)
-            if not np.array_equal(users_a, users_b):
-                raise ValueError(f"{row['model']} and {best['model']} were tested on different users")
-            test = paired_test(a, b)
-            t_p = "–" if test["t_p_value"] is None else f"{test['t_p_value']:.3g}"
-            lines.append(f"- Paired test, {row['model']} vs the best baseline {best['model']} (per-user nDCG@{k}, "
-                         f"averaged over seeds, {test['n']} users): mean difference {test['mean_difference']:+.4f}, "
-                         f"Wilcoxon signed-rank p = {test['p_value']:.3g}, paired t-test p = {t_p}.")
-    return lines
-
-
 def table_section(table: TableSpec, summary: pl.DataFrame, baseline: str | None, ranks: dict[str, list[str]],
-                  k: int) -> list[str]:
+                  k: int, n_buckets: int) -> list[str]:
     """Markdown lines of one selected table: metrics ± std, relative improvements, paired tests."""
     rows = select(summary, table.rows)
     if not rows.height:
@@ -105,4 +68,4 @@ def table_section(table: TableSpec, summary: pl.DataFrame, baseline: str | None,
                      "with the same loss.")
     if table.caption:
         lines.append(table.caption)
-    return lines + [""] + paired_lines(table, rows, ranks, k) + [""]
+    return lines + [""] + comparison_lines(table, rows, ranks, k, n_buckets) + [""]

@@ -8,7 +8,8 @@
           backbones: [sasrec]
           encoders: [smollm2]
           variants: [sasrec, hybrid, ..., pad]
-          paired: {variant: pad, against: [sasrec, hybrid, ...]}   # paired test vs the best of these
+          paired: {variant: pad, against: [sasrec, hybrid, ...]}   # paired tests vs each of these
+                                  # (several encoders: also the first encoder's pad vs the others')
       figures:                    # PNGs under results/<dataset>/figures/<name>.png
         - name: fig2-groups
           kind: groups            # groups: warm/median/cold bars; overall: HR and nDCG bars; kendall: τ per bucket

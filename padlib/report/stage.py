@@ -141,7 +141,9 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
     time_cols = [f"{stage} s" for stage in STAGES if f"{stage} s" in rows.columns]
     run_times = rows.select("model", "seed", *time_cols).with_columns(
         pl.sum_horizontal(*time_cols).alias("total s"))
-    sections = [line for table in spec.tables for line in table_section(table, summary, spec.baseline, ranks, k)]
+    n_buckets = len(loaded[0]["metrics"]["test"]["buckets"])
+    sections = [line for table in spec.tables
+                for line in table_section(table, summary, spec.baseline, ranks, k, n_buckets)]
     text = "\n".join([
         f"# PAD results — {dataset}",
         "",
