@@ -114,6 +114,14 @@ def test_xavier_init_matches_the_official_scheme():
         id_expert(10, ModelConfig(dim=8, init="kaiming"), 20)
 
 
+def test_xavier_linear_init_keeps_the_tables_at_one_over_d():
+    torch.manual_seed(0)
+    expert = id_expert(1000, ModelConfig(dim=64, init="xavier-linear"), 20)
+    assert expert.items.table.weight[1:].std().item() == pytest.approx(1 / 8, rel=0.05)
+    linears = [m for m in expert.modules() if isinstance(m, nn.Linear)]
+    assert all(m.weight.std().item() == pytest.approx(math.sqrt(2 / sum(m.weight.shape)), rel=0.1) for m in linears)
+
+
 def test_phase_3_trains_new_parameters_at_their_own_learning_rate(tmp_path):
     from synthetic import write_training_inputs
 

@@ -5,6 +5,10 @@
 for every Linear and Embedding weight and zero Linear biases; LayerNorms keep ones and zeros.
 Under PyTorch's defaults, five stacked projection layers map every item's text to nearly the
 same vector; under xavier the item-to-item spread stays comparable to the shared component.
+``xavier-linear``: xavier for the Linear layers only; the item and position tables keep N(0, 1/d).
+xavier_normal_ on an [N + 1, d] item table gives std sqrt(2 / (N + 1 + d)), 0.015 for Prime
+Pantry's 8,347 items, a sixth of the 20-row position table's: behind the official block's
+LayerNorm(item + position) the items start nearly invisible.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from torch import nn
 
 from padlib.errors import ConfigError
 
-INITS = ("torch", "xavier")
+INITS = ("torch", "xavier", "xavier-linear")
 
 
 @torch.no_grad()
@@ -22,9 +26,10 @@ def initialise(module: nn.Module, scheme: str) -> nn.Module:
     """Re-initialise ``module``'s Linear and Embedding weights by ``scheme``; padding rows stay zero."""
     if scheme not in INITS:
         raise ConfigError(f"model.init: {scheme!r} is not one of {list(INITS)}")
-    if scheme == "xavier":
+    if scheme != "torch":
+        kinds = (nn.Linear, nn.Embedding) if scheme == "xavier" else (nn.Linear,)
         for m in module.modules():
-            if isinstance(m, (nn.Linear, nn.Embedding)):
+            if isinstance(m, kinds):
                 nn.init.xavier_normal_(m.weight)
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
