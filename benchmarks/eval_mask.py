@@ -1,9 +1,11 @@
-"""The effect of ``protocol.eval_mask`` on trained checkpoints: nDCG@k on validation (and test)
-with the input window left out of the ranking (``window``) and with the user's whole known prefix
-left out (``prefix``, the official code), and how many users the two masks differ for.
+"""The effect of ``protocol.eval_mask`` and ``protocol.repeat_target`` on trained checkpoints:
+nDCG@k on validation (and test) with the input window left out of the ranking (``window``) or the
+user's whole known prefix (``prefix``, the official code), a target among those items counted as a
+miss (``miss``, the official code) or ranked against the rest (``ranked``); how many users the two
+masks differ for, and how many targets are repeats.
 
-The mask changes no weight, only which items compete with the target, so the same checkpoints are
-scored both ways:
+The protocol changes no weight, only which items compete with the target, so the same checkpoints
+are scored every way:
 
     python benchmarks/eval_mask.py --data results/prime-pantry/data \\
         --embeddings results/prime-pantry/embeddings/smollm2.parquet \\
@@ -19,7 +21,7 @@ import torch
 import yaml
 
 from padlib.config import merge_config
-from padlib.data.dataset import EVAL_MASKS, load_data
+from padlib.data.dataset import EVAL_MASKS, REPEAT_TARGETS, load_data
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
 from padlib.models.build import ModelConfig, load_checkpoint, rebuild
@@ -47,12 +49,16 @@ def main() -> None:
     for path in args.config:
         merge_config(config, yaml.safe_load(open(path)))
     k, batch = config["evaluate"]["k"], config["evaluate"]["batch_size"]
-    data = {mask: load_data(args.data, {**config["protocol"], "eval_mask": mask}) for mask in EVAL_MASKS}
-    prefix = data["prefix"]
+    ways = [(mask, repeat) for mask in EVAL_MASKS for repeat in REPEAT_TARGETS]
+    data = {way: load_data(args.data, {**config["protocol"], "eval_mask": way[0], "repeat_target": way[1]})
+            for way in ways}
+    prefix = data[ways[0]]
     for name in ("valid", "test"):
         split = getattr(prefix, name)
-        print(f"{name}: the masks differ for {differing_users(split)} of {len(split.target)} users")
-    print(f"{'checkpoint':70s} {'split':5s} " + " ".join(f"{m:>8s}" for m in EVAL_MASKS))
+        repeats = int((split.known == split.target.unsqueeze(-1)).any(-1).sum())
+        print(f"{name}: the masks differ for {differing_users(split)} of {len(split.target)} users; "
+              f"{repeats} targets are in the user's known prefix")
+    print(f"{'checkpoint':70s} {'split':5s} " + " ".join(f"{m + '/' + r:>14s}" for m, r in ways))
     for path in args.checkpoints:
         checkpoint = load_checkpoint(path)
         text = None
@@ -61,11 +67,12 @@ def main() -> None:
         model = rebuild(checkpoint, text, prefix.item_buckets)
         for name in ("valid", "test"):
             scores = []
-            for mask in EVAL_MASKS:
-                split = getattr(data[mask], name)
-                ranks = target_ranks(model, split.history, split.target, prefix.n_items, batch, known=split.known)
+            for way in ways:
+                split = getattr(data[way], name)
+                ranks = target_ranks(model, split.history, split.target, prefix.n_items, batch, known=split.known,
+                                     repeat_target=split.repeat_target)
                 scores.append(float(ndcg(ranks, k).mean()))
-            print(f"{path:70s} {name:5s} " + " ".join(f"{s:8.4f}" for s in scores))
+            print(f"{path:70s} {name:5s} " + " ".join(f"{s:14.4f}" for s in scores))
 
 
 if __name__ == "__main__":

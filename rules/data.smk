@@ -33,7 +33,7 @@ rule data:
         "benchmarks/{dataset}/data.tsv"
     params:
         source=lambda wc: config["sources"][wc.dataset],
-        protocol={k: v for k, v in config["protocol"].items() if k != "eval_mask"},  # ranking only
+        protocol={k: v for k, v in config["protocol"].items() if k not in ("eval_mask", "repeat_target")},  # ranking only
     threads: 1
     resources:
         mem_mb=4000,

@@ -113,7 +113,9 @@ def test_dropout_is_reproducible_under_the_global_seed():
 def test_ranks_from_the_prepared_catalogue_match_scoring_every_item_directly():
     model = models()["pad"].eval()
     target = torch.tensor([10, 4, 40, 2])
-    ranks = target_ranks(model, HISTORY, target, N_ITEMS, batch_size=3, chunk_size=7)
+    ranks = target_ranks(model, HISTORY, target, N_ITEMS, batch_size=3, chunk_size=7, repeat_target="ranked")
+    repeat = [u for u in range(4) if int(target[u]) in HISTORY[u].tolist()]
+    assert repeat and (target_ranks(model, HISTORY, target, N_ITEMS, batch_size=3, chunk_size=7)[repeat] == N_ITEMS).all()
     with torch.no_grad():
         scores = model.catalog_logits(HISTORY, torch.arange(N_ITEMS + 1))
     for u in range(4):

@@ -181,6 +181,29 @@ def test_the_prefix_mask_leaves_every_known_item_out_of_the_ranking(tmp_path):
     assert torch.equal(history, prefix.test.history[user:user + 1])
     assert target_ranks(model, history, target_t, n_items).tolist() == [1]   # the old item outranks the target
     known = prefix.test.known[user:user + 1]
-    assert target_ranks(model, history, target_t, n_items, known=known).tolist() == [0]
+    assert target_ranks(model, history, target_t, n_items, known=known, repeat_target="ranked").tolist() == [0]
+    # this user bought the target before, outside the window: under the prefix mask it is a miss by default
+    assert target in seq[:-3]
+    assert target_ranks(model, history, target_t, n_items, known=known).tolist() == [n_items]
     with pytest.raises(ConfigError, match="protocol.eval_mask"):
         SequenceData.load(tmp_path, 10, 2, eval_mask="all")
+
+
+def test_a_repeat_target_is_a_miss_as_in_the_official_code_unless_ranked():
+    from padlib.evaluation.metrics import ndcg
+    from padlib.evaluation.ranking import target_ranks
+    from test_metrics import FixedScores
+
+    n_items = 6
+    scores = [0.0, 1.0, 9.0, 3.0, 2.0, 5.0, 4.0]
+    model = FixedScores(scores)
+    history = torch.tensor([[0, 1, 2], [0, 3, 4]])
+    target = torch.tensor([2, 6])              # user 0 buys item 2 again; user 1's target is new
+    # the official code sets the known items' scores to -inf: the repeat falls below every item
+    assert target_ranks(model, history, target, n_items).tolist() == [n_items, 2]
+    assert target_ranks(model, history, target, n_items, repeat_target="ranked").tolist() == [0, 2]
+    known = torch.tensor([[5, 1, 2], [0, 0, 3]])   # a prefix mask: item 5 left out for user 0, item 4 back in for 1
+    assert target_ranks(model, history, target, n_items, known=known).tolist() == [n_items, 2]
+    assert ndcg(target_ranks(model, history, target, n_items), 3).tolist() == [0.0, 0.5]
+    with pytest.raises(ConfigError, match="protocol.repeat_target"):
+        target_ranks(model, history, target, n_items, repeat_target="skip")

@@ -30,14 +30,17 @@ def test_hr_and_ndcg_hand_computed():
     assert ndcg(ranks, 10).tolist() == pytest.approx([1.0, 1 / math.log2(3), 1 / math.log2(11), 0.0, 0.0])
 
 
-def test_ranks_mask_history_but_not_the_target():
+def test_ranks_mask_history_and_a_repeat_target_is_a_miss_unless_ranked():
     # items 1..5 scored 5 > 4 > 3 > 2 > 1; index 0 is padding and must never count
     model = FixedScores([100.0, 5.0, 4.0, 3.0, 2.0, 1.0])
     history = torch.tensor([[0, 0], [1, 2], [0, 4]])
     target = torch.tensor([3, 3, 4])
     ranks = target_ranks(model, history, target, n_items=5, batch_size=2, chunk_size=2)
     # user 0: items 1, 2 beat item 3 -> rank 2; user 1: 1 and 2 masked -> rank 0;
-    # user 2: target 4 is in the history but is the target: 1, 2, 3 beat it -> rank 3
+    # user 2: target 4 is in the history, left out like every known item -> a miss (rank 5)
+    assert ranks.tolist() == [2, 0, 5]
+    # ranked: the repeat competes with the items not left out: 1, 2, 3 beat it -> rank 3
+    ranks = target_ranks(model, history, target, n_items=5, batch_size=2, chunk_size=2, repeat_target="ranked")
     assert ranks.tolist() == [2, 0, 3]
 
 

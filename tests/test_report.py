@@ -152,15 +152,17 @@ def test_diagnostic_rows_average_seeds_in_bucket_order():
     assert frame.filter(pl.col("scorer") == "mixture")["b10"].item() == pytest.approx(7.0)
 
 
-def test_the_report_says_which_mask_the_ranking_used(tmp_path):
+def test_the_report_says_which_mask_the_ranking_used_and_what_a_repeat_target_counts_as(tmp_path):
     from padlib.report.stage import _masked
     runs = []
-    for name, protocol in [("a", {"eval_mask": "prefix"}), ("b", {}), ("c", {"eval_mask": "window"})]:
+    for name, protocol in [("a", {"eval_mask": "prefix", "repeat_target": "miss"}), ("b", {}),
+                           ("c", {"eval_mask": "window", "repeat_target": "ranked"})]:
         metrics = tmp_path / f"{name}.json"
         write_json(metrics, {})
         write_manifest(metrics, config={"protocol": protocol}, inputs=[])
         runs.append({"metrics": str(metrics)})
-    assert _masked(runs[2:]) == _masked(runs[1:2]) == "the user's input window (the last max_input_length items)"
-    assert _masked(runs[:1]) == "every item the user had before the target"
-    assert _masked(runs) == ("every item the user had before the target or the user's input window "
-                             "(the last max_input_length items)")
+    window = "the user's input window (the last max_input_length items) left out (a target among them ranked against the rest)"
+    prefix = "every item the user had before the target left out (a target among them counted as a miss)"
+    assert _masked(runs[2:]) == _masked(runs[1:2]) == window
+    assert _masked(runs[:1]) == prefix
+    assert _masked(runs) == f"{prefix} or {window}"

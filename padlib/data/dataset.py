@@ -26,6 +26,7 @@ def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
 
 
 EVAL_MASKS = ("prefix", "window")  # the first is the default (the schema's, checked in tests/test_schema.py)
+REPEAT_TARGETS = ("miss", "ranked")  # a target among the left-out items: a miss (official), or ranked; the first is the default
 
 
 @dataclass
@@ -34,6 +35,7 @@ class EvalSplit:
     history: torch.Tensor   # [U, L] left-padded
     target: torch.Tensor    # [U]
     known: torch.Tensor | None = None  # [U, H] items ranking leaves out (None: the input window)
+    repeat_target: str = REPEAT_TARGETS[0]  # a target among them: "miss" or "ranked" (padlib.evaluation.ranking)
 
 
 @dataclass
@@ -50,13 +52,16 @@ class SequenceData:
 
     @classmethod
     def load(cls, data_dir: str | os.PathLike[str], n_buckets: int, max_input_length: int,
-             eval_mask: str = EVAL_MASKS[0]) -> "SequenceData":
+             eval_mask: str = EVAL_MASKS[0], repeat_target: str = REPEAT_TARGETS[0]) -> "SequenceData":
         """``eval_mask``: the items ranking leaves out for a validation or test user: the input
         window (the last ``max_input_length`` items) or the whole known prefix (``prefix``, the
         official code's: every training item for validation, every item before the target for test).
+        ``repeat_target``: whether a target among those items is a miss (the official code's) or ranked.
         The data stage's three files are each checked against their manifest (a DataError naming it otherwise)."""
         if eval_mask not in EVAL_MASKS:
             raise ConfigError(f"protocol.eval_mask: {eval_mask!r} is not one of {list(EVAL_MASKS)}")
+        if repeat_target not in REPEAT_TARGETS:
+            raise ConfigError(f"protocol.repeat_target: {repeat_target!r} is not one of {list(REPEAT_TARGETS)}")
         data_dir = Path(data_dir)
         items = read_parquet(data_dir / "items.parquet")
         sequences = read_parquet(data_dir / "sequences.parquet")
@@ -81,6 +86,7 @@ class SequenceData:
                 history=torch.as_tensor(left_pad(part["history"].to_list(), length)),
                 target=torch.tensor(part["target"].to_numpy(), dtype=torch.long),
                 known=known,
+                repeat_target=repeat_target,
             )
 
         return cls(
@@ -99,4 +105,4 @@ class SequenceData:
 def load_data(data_dir: str | os.PathLike[str], protocol: dict[str, Any]) -> SequenceData:
     """The data stage's output under the ``protocol`` config (buckets, input length, ranking mask)."""
     return SequenceData.load(data_dir, protocol["n_buckets"], protocol["max_input_length"],
-                             protocol.get("eval_mask", EVAL_MASKS[0]))
+                             protocol.get("eval_mask", EVAL_MASKS[0]), protocol.get("repeat_target", REPEAT_TARGETS[0]))

@@ -69,7 +69,7 @@ def mixture_diagnostics(model: PADModel, gate_init: dict[str, list[float]], spli
 
     def metrics(scorer: nn.Module) -> dict:
         ranks = target_ranks(scorer, split.history, split.target, n_items, batch_size, device=device,
-                             source=source, known=split.known)
+                             source=source, known=split.known, repeat_target=split.repeat_target)
         return summarize(ranks, target_buckets, n_buckets, k)
 
     names = list(model.experts)

@@ -1,6 +1,10 @@
 """Full-catalogue ranking with the user's known items left out (the input window, or the whole known
 prefix: ``protocol.eval_mask``), in user batches and item chunks.
 
+A target that is itself among the left-out items (a repeat purchase) is a miss by default, as in
+the official code, which sets every known item's score to -inf before ranking
+(``protocol.repeat_target: miss``); ``ranked`` ranks it against the items not left out.
+
 Scoring a user costs one backbone forward per expert and one matrix product per item
 chunk, so a catalogue of 10^6 items never needs a [users × items] matrix at once.
 
@@ -19,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from padlib.errors import NumericalError
+from padlib.data.dataset import REPEAT_TARGETS
+from padlib.errors import ConfigError, NumericalError
 
 
 def _history_mask(history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -49,11 +54,12 @@ def _check_finite(values: torch.Tensor, what: str, source: str) -> None:
 def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, n_items: int,
                  batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu",
                  autocast: contextlib.AbstractContextManager | None = None, source: str = "model",
-                 tie_seed: int = 0, known: torch.Tensor | None = None) -> np.ndarray:
+                 tie_seed: int = 0, known: torch.Tensor | None = None, repeat_target: str = "miss") -> np.ndarray:
     """0-based rank of each user's target among all items not in their history (0 = top).
 
     ``known`` [U, H] (left-padded) replaces ``history`` as the items left out of the ranking
-    (``EvalSplit.known``: the whole known prefix rather than the input window).
+    (``EvalSplit.known``: the whole known prefix rather than the input window). A target among
+    them gets rank ``n_items`` (below every item: a miss at any k < n_items) under ``repeat_target="miss"``.
 
     Ties with the target count against it: see the module docstring (``tie_seed`` seeds the
     position drawn inside a tie). ``source`` (the checkpoint) names the model in errors.
@@ -63,6 +69,8 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
     matrix product per item chunk. ``autocast`` (validation during training: the training
     precision) wraps the backbone passes only; the catalogue and the scores stay in fp32.
     """
+    if repeat_target not in REPEAT_TARGETS:
+        raise ConfigError(f"protocol.repeat_target: {repeat_target!r} is not one of {list(REPEAT_TARGETS)}")
     model.eval()
     catalog = model.catalog()
     _check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
@@ -86,7 +94,10 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
             greater += ((scores > target_score) & counted).sum(-1)
             ties += ((scores == target_score) & counted).sum(-1)
         position = (tie_draw[start:start + batch_size] * (ties.cpu() + 1).double()).long()
-        ranks.append(greater.cpu() + position)
+        rank = greater.cpu() + position
+        if repeat_target == "miss":
+            rank[(seen == tgt.unsqueeze(-1)).any(-1).cpu()] = n_items
+        ranks.append(rank)
     return torch.cat(ranks).numpy()
 
 

@@ -38,7 +38,7 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
     batch = params["evaluate"]["batch_size"]
     splits = {name: getattr(data, name) for name in ("valid", "test")}
     ranks = {name: target_ranks(model, s.history, s.target, data.n_items, batch, device=device,
-                                source=checkpoint_path, known=s.known)
+                                source=checkpoint_path, known=s.known, repeat_target=s.repeat_target)
              for name, s in splits.items()}
     buckets = data.item_buckets.numpy()
     train_manifest = read_json(manifest_path(checkpoint_path))

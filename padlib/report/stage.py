@@ -100,12 +100,18 @@ def grid_wall_time(loaded: list[dict[str, Any]], extra: list[str]) -> tuple[int,
 
 
 def _masked(runs: list[dict[str, Any]]) -> str:
-    """What the ranking left out, from the evaluate stage's recorded protocol (``protocol.eval_mask``;
-    manifests from before the option hold none: those runs masked the window)."""
+    """What the ranking left out and what became of a target among those items, from the evaluate
+    stage's recorded protocol (``protocol.eval_mask``, ``protocol.repeat_target``; manifests from
+    before these options hold none: those runs masked the window and ranked such a target)."""
     window = "the user's input window (the last max_input_length items)"
     names = {None: window, "window": window, "prefix": "every item the user had before the target"}
-    masks = {names[read_json(manifest_path(run["metrics"]))["config"]["protocol"].get("eval_mask")] for run in runs}
-    return " or ".join(sorted(masks))
+    repeats = {None: "ranked against the rest", "ranked": "ranked against the rest", "miss": "counted as a miss"}
+    ways = set()
+    for run in runs:
+        protocol = read_json(manifest_path(run["metrics"]))["config"]["protocol"]
+        ways.add(f"{names[protocol.get('eval_mask')]} left out (a target among them "
+                 f"{repeats[protocol.get('repeat_target')]})")
+    return " or ".join(sorted(ways))
 
 
 def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, out_md: str, out_csv: str,
@@ -149,7 +155,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         "",
         f"Data after the PAD protocol: {stats.get('users', '?')} users, {stats.get('items', '?')} items, "
         f"{stats.get('interactions', '?')} interactions. Test split, full ranking over all items with "
-        f"{_masked(runs)} left out; best-validation checkpoints; mean ± std over seeds.",
+        f"{_masked(runs)}; best-validation checkpoints; mean ± std over seeds.",
         "",
         *sections,
         *(["## Figures", "", *figure_lines] if figure_lines else []),

@@ -110,7 +110,8 @@ def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg:
                     device: torch.device, source: str = "model") -> float:
     """Model selection's nDCG@k, the backbones run at the training precision (``cfg.autocast``)."""
     ranks = target_ranks(model, split.history, split.target, data.n_items, cfg.eval_batch_size, device=device,
-                         autocast=cfg.autocast(device), source=source, known=split.known)
+                         autocast=cfg.autocast(device), source=source, known=split.known,
+                         repeat_target=split.repeat_target)
     return float(ndcg(ranks, cfg.k).mean())
 
 
