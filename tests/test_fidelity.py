@@ -81,19 +81,6 @@ def test_the_official_block_is_the_default_pre_ln_stays_an_option_and_unknown_bl
         SASRecConfig(block="post")
 
 
-def test_a_checkpoint_from_before_the_block_option_rebuilds_with_the_pre_ln_block(tmp_path):
-    from padlib.models.build import load_checkpoint, rebuild, save_checkpoint
-    from padlib.models.recommender import SingleExpert
-
-    cfg = ModelConfig(dim=16, backbone={"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32, "block": "pre-ln"})
-    model = SingleExpert(id_expert(30, cfg, 5)).eval()
-    save_checkpoint(tmp_path / "old.pt", model, phase="pretrain", n_items=30, max_length=5, model_cfg=cfg, extra={})
-    checkpoint = load_checkpoint(tmp_path / "old.pt")
-    del checkpoint["model"]["backbone"]["block"]             # written before the option existed
-    history = torch.tensor([[0, 3, 4, 5, 6]])
-    assert torch.equal(rebuild(checkpoint).eval().users(history, model.catalog()), model.users(history, model.catalog()))
-
-
 def spread(expert) -> tuple[float, float]:
     """(norm of the mean projected item, rms distance of an item from that mean), eval mode."""
     with torch.no_grad():

@@ -32,8 +32,6 @@ BACKBONES: dict[str, tuple[type[nn.Module], type]] = {
     "caser": (Caser, CaserConfig),
 }
 _FIXED_OPTIONS = ("dim", "max_length")
-# Backbone options added after checkpoints were first written, with the value every earlier checkpoint used.
-LEGACY_BACKBONE_OPTIONS: dict[str, dict[str, Any]] = {"sasrec": {"block": "pre-ln"}}
 
 
 @dataclass(frozen=True)
@@ -185,12 +183,8 @@ ARCHITECTURES = {"pretrain": "id", "ctrl": "id", "align": "fused", "hybrid": "fu
 
 def rebuild(checkpoint: dict[str, Any], text: torch.Tensor | None = None,
             item_buckets: torch.Tensor | None = None) -> nn.Module:
-    """The recommender a checkpoint holds, weights loaded (text/buckets as the architecture needs).
-    A checkpoint from before a backbone option existed gets the value it was trained with."""
-    model_cfg = dict(checkpoint["model"])
-    backbone = model_cfg.get("backbone", {"name": "sasrec"})
-    model_cfg["backbone"] = {**LEGACY_BACKBONE_OPTIONS.get(backbone.get("name", "sasrec"), {}), **backbone}
-    cfg = ModelConfig.from_dict(model_cfg)
+    """The recommender a checkpoint holds, weights loaded (text/buckets as the architecture needs)."""
+    cfg = ModelConfig.from_dict(checkpoint["model"])
     n, length, phase = checkpoint["n_items"], checkpoint["max_length"], checkpoint["phase"]
     arch = ARCHITECTURES.get(phase)
     if arch == "id":
