@@ -134,6 +134,6 @@ def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, datas
         files.append(REPO / "configs" / "fidelity-ml-1m.yaml")
     stdout = dry_run(tmp_path, files)
     phase1 = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/(id[^/]*)/model\.pt", stdout))
-    assert phase1 == {"id", "id-init-torch", "id-init-xavier-linear", "id-sasrec.block-pre-ln"}
+    assert phase1 == {"id", "id-init-xavier", "id-init-xavier-linear", "id-sasrec.block-pre-ln"}
     aligned = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/smollm2/align/([^/]+)/model\.pt", stdout))
-    assert aligned == {"pad", "pad-mmd-mean", "pad-torch-init", "pad-xavier-linear", "pad-pre-ln"}
+    assert aligned == {"pad", "pad-mmd-mean", "pad-xavier", "pad-xavier-linear", "pad-pre-ln"}

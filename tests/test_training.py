@@ -54,7 +54,7 @@ def random_ranking_ndcg(split, n_items: int, k: int = 10) -> float:
 
 
 def test_training_learns_and_keeps_the_best_validation_weights(data):
-    model, result = train(data, seed=0, epochs=8)
+    model, result = train(data, seed=0, epochs=16)
     losses = [h["loss"] for h in result.history[1:]]
     assert losses[-1] < losses[0]
     best = max(result.history, key=lambda h: h["valid_ndcg"])

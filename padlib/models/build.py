@@ -42,7 +42,7 @@ class ModelConfig:
     projection_dropout: float = 0.1
     fusion_dropout: float = 0.1
     text_norm: str = "standardize"
-    init: str = "xavier"  # the official code's, or "torch" (padlib.models.init)
+    init: str = "torch"  # or the official code's "xavier", or "xavier-linear" (padlib.models.init)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> "ModelConfig":
