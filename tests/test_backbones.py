@@ -15,7 +15,7 @@ from padlib.data.dataset import EvalSplit, SequenceData, left_pad
 from padlib.errors import ConfigError
 from padlib.models.build import ModelConfig, build_backbone, id_expert, pad_model
 from padlib.models.caser import Caser, CaserConfig
-from padlib.models.recommender import SingleExpert
+from padlib.models.recommender import SingleExpert, softmax_logits
 from padlib.training import loop
 from padlib.training.loop import TrainConfig, fit, softmax_loss
 from padlib.seed import set_seed
@@ -157,7 +157,7 @@ def test_softmax_logits_equal_position_logits_over_the_catalogue_at_the_marked_p
     set_seed(0)
     single = SingleExpert(id_expert(data.n_items, model_cfg("gru4rec"), data.max_input_length)).eval()
     for model in (single, tiny_pad(data).eval()):
-        full = model.softmax_logits(history, where)
+        full = softmax_logits(model, history, where)
         assert full.shape == (int(where.sum()), data.n_items)
         assert torch.allclose(full, model.position_logits(history, everything)[where][:, 1:], atol=1e-5)
 

@@ -1,7 +1,7 @@
 import torch
 
 from padlib.models.build import ModelConfig, pad_model
-from padlib.models.recommender import FrequencyGate
+from padlib.models.recommender import FrequencyGate, softmax_logits
 from padlib.models.sasrec import SASRec, SASRecConfig
 from padlib.training.sampling import sample_negatives
 
@@ -92,7 +92,7 @@ def test_gate_network_starts_as_the_frequency_gate_then_reads_the_item_vectors()
     assert torch.allclose(catalog.gather(1, candidates[:, -1, :]), last, atol=1e-5)
     last_position = torch.zeros_like(history, dtype=torch.bool)
     last_position[:, -1] = True
-    every = network.softmax_logits(history, last_position)
+    every = softmax_logits(network, history, last_position)
     assert torch.allclose(every, catalog[:, 1:], atol=1e-5)
     mixed.sum().backward()
     assert all(net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0 for net in network.gate.nets)

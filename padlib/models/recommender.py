@@ -1,8 +1,8 @@
 """Recommenders the trainer and evaluator drive: one expert alone, or PAD's gated mixture.
 
 Both expose ``position_logits`` (training: a logit per position and candidate),
-``softmax_logits`` (full-softmax training: the positions with a target against the whole
-catalogue, one item table per step), and for evaluation and serving ``catalog()``
+``states`` (every position's state, which ``softmax_logits`` scores against the whole catalogue
+for full-softmax training), and for evaluation and serving ``catalog()``
 (every item's vector, computed once per pass) with ``users(history, catalog)``: a user's
 score for item i is ``users(...) @ catalog.matrix[i]``, one matrix product. PAD's gate
 depends on the item only, so its mixture folds into the catalogue: row i is
@@ -32,7 +32,9 @@ class Catalog:
 def softmax_logits(model: SingleExpert | PADModel, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
     """history [B, L], where [B, L] (bool) → logits [P, N] of the P marked positions against
     items 1..N. Only positions with a target are scored (short sequences are mostly padding),
-    and the history's inputs are looked up in the same item table as the catalogue."""
+    and the history's inputs are looked up in the same item table as the catalogue. For PAD the
+    gate folds into the catalogue's rows, each item weighted by its own gate (as
+    ``position_logits`` does for a candidate)."""
     catalog = model.catalog()
     return model.states(history, catalog)[where] @ catalog.matrix[1:].T
 
@@ -59,9 +61,6 @@ class SingleExpert(nn.Module):
     def states(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
         """history [B, L] → per-position states [B, L, D] to score against ``catalog.matrix``."""
         return self.expert.user_states(history, catalog.tables[0][history])
-
-    def softmax_logits(self, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-        return softmax_logits(self, history, where)
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """history [B, L], items [M] → logits [B, M] of the latest position."""
@@ -149,11 +148,6 @@ class PADModel(nn.Module):
         """history [B, L] → [B, L, K·d]: the experts' per-position states side by side."""
         return torch.cat([e.user_states(history, t[history]) for e, t in zip(self.experts.values(), catalog.tables)],
                          -1)
-
-    def softmax_logits(self, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
-        """The gated mixture, each item weighted by its own gate (as ``position_logits`` does for
-        a candidate): the gate folds into the catalogue's rows."""
-        return softmax_logits(self, history, where)
 
     def catalog_logits(self, history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         vectors = [e.item_vectors(items) for e in self.experts.values()]

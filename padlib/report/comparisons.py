@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from padlib.analysis.stats import lift_difference, paired_test
+from padlib.analysis.stats import lift_difference, paired_test, relative_improvement
 from padlib.evaluation.metrics import group_of_bucket, ndcg
 from padlib.io import read_parquet
 from padlib.report.spec import TableSpec
@@ -51,10 +51,9 @@ def pairs(table: TableSpec, rows: pl.DataFrame) -> list[tuple[dict[str, Any], di
         on = [r for r in rows.iter_rows(named=True) if r["backbone"] == backbone]
         mine = [r for r in on if r["variant"] == table.paired.variant]
         for row in mine:
-            for other in table.paired.against:
+            for other in (v for v in table.paired.against if v != row["variant"]):
                 match = [r for r in on if r["variant"] == other and r["encoder"] in ("", row["encoder"])]
-                if other != row["variant"]:
-                    out += [(row, m) for m in match[:1]]
+                out += [(row, m) for m in match[:1]]
         first = [r for r in mine if r["encoder"] == table.rows.encoders[0]]
         out += [(row, r) for row in first for r in mine if r["encoder"] != row["encoder"]]
     return out
@@ -73,8 +72,8 @@ def compare(a: UserScores, b: UserScores, n_buckets: int) -> dict[str, Any]:
             result[name] = {"users": 0, "lift": None, "p": None}
             continue
         x, y = a.ndcg[mask], b.ndcg[mask]
-        lift = float(x.mean() / y.mean() - 1) if y.mean() > 0 else None
-        result[name] = {"users": int(mask.sum()), "lift": lift, "p": paired_test(x, y)["p_value"]}
+        result[name] = {"users": int(mask.sum()), "lift": relative_improvement(float(x.mean()), float(y.mean())),
+                        "p": paired_test(x, y)["p_value"]}
     cold, warm = masks["cold"], masks["warm"]
     result["cold_minus_warm"] = (lift_difference((a.ndcg[cold], b.ndcg[cold]), (a.ndcg[warm], b.ndcg[warm]),
                                                  resamples=RESAMPLES) if cold.any() and warm.any() else None)

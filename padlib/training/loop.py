@@ -23,6 +23,7 @@ from padlib.device import native_bf16
 from padlib.errors import ConfigError, NumericalError
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
+from padlib.models.recommender import softmax_logits
 from padlib.training.resume import Resume
 from padlib.training.sampling import sample_negatives
 
@@ -101,7 +102,7 @@ def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.T
     """BCE on (target, sampled negative) when ``negatives`` is given, else full-softmax CE."""
     if negatives is None:
         where = target != 0
-        return softmax_loss(model.softmax_logits(history, where), target[where])
+        return softmax_loss(softmax_logits(model, history, where), target[where])
     logits = model.position_logits(history, torch.stack([target, negatives], -1))
     return bce_loss(logits[..., 0], logits[..., 1], (target != 0).float())
 
