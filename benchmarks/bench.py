@@ -193,6 +193,8 @@ def serving(config: dict, device, n_items: int, users: int, batch: int) -> dict:
     with torch.inference_mode():
         start = time.perf_counter()
         catalog = model.catalog() if prepared else None
+        if hasattr(catalog, "for_serving"):  # the item-major layout (older commits have none)
+            catalog = catalog.for_serving()
         _sync(device)
         out["load_s"] = time.perf_counter() - start
         kwargs = {"catalog": catalog} if prepared else {}

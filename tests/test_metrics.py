@@ -51,6 +51,21 @@ def test_top_k_excludes_history_and_padding_across_chunks():
     assert scores[0].tolist() == [4.0, 3.0, 2.0]
 
 
+def test_the_serving_layout_ranks_as_the_training_layout():
+    from padlib.models.build import ModelConfig, id_expert
+    from padlib.models.recommender import SingleExpert
+
+    torch.manual_seed(0)
+    model = SingleExpert(id_expert(300, ModelConfig(dim=8, backbone={"name": "sasrec", "blocks": 1, "heads": 1}), 5))
+    history = torch.randint(0, 301, (7, 5))
+    catalog = model.catalog()
+    for users, chunk in ((slice(0, 1), None), (slice(0, 7), 64)):
+        rows = top_k(model, history[users], 300, k=10, chunk_size=chunk, catalog=catalog)
+        columns = top_k(model, history[users], 300, k=10, chunk_size=chunk, catalog=catalog.for_serving())
+        assert (rows[0] == columns[0]).all()
+        assert np.allclose(rows[1], columns[1], rtol=1e-5)
+
+
 def test_summarize_groups_and_buckets():
     ranks = np.array([0, 20, 3, 0])
     buckets = np.array([1, 2, 9, 10])

@@ -103,12 +103,13 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
 
 @torch.inference_mode()
 def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
-          chunk_size: int = 65536, device: torch.device | str = "cpu", catalog=None,
+          chunk_size: int | None = None, device: torch.device | str = "cpu", catalog=None,
           source: str = "model") -> tuple[np.ndarray, np.ndarray]:
     """Top-k items (and scores) per user, history and padding excluded, merged over item chunks.
 
-    ``catalog`` (``model.catalog()``) can be prepared once and reused across calls (serving);
-    it is checked for non-finite vectors only when built here.
+    ``catalog`` (``model.catalog()``, or its ``for_serving()`` layout) can be prepared once and
+    reused across calls (serving); it is checked for non-finite vectors only when built here.
+    Chunks hold about 2^22 scores (one user: the whole catalogue at once).
     """
     model.eval()
     if catalog is None:
@@ -117,12 +118,13 @@ def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
     hist = history.to(device)
     users = model.users(hist, catalog)
     _check_finite(users, "user vectors", source)
+    chunk_size = chunk_size or max(65536, (1 << 22) // hist.shape[0])
     best_scores = torch.full((hist.shape[0], 0), -math.inf, device=device)
     best_items = torch.zeros((hist.shape[0], 0), dtype=torch.long, device=device)
     for lo in range(0, n_items + 1, chunk_size):
         hi = min(lo + chunk_size, n_items + 1)
         items = torch.arange(lo, hi, device=device)
-        scores = (users @ catalog.matrix[lo:hi].T).masked_fill(_history_mask(hist, items), -math.inf)
+        scores = (users @ catalog.columns(lo, hi)).masked_fill(_history_mask(hist, items), -math.inf)
         scores = torch.cat([best_scores, scores], 1)
         cand = torch.cat([best_items, items.expand(hist.shape[0], -1)], 1)
         best_scores, pos = scores.topk(min(k, scores.shape[1]), dim=1)
