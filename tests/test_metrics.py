@@ -51,6 +51,33 @@ def test_top_k_excludes_history_and_padding_across_chunks():
     assert scores[0].tolist() == [4.0, 3.0, 2.0]
 
 
+def test_ranks_equal_a_brute_force_count_across_chunks_with_repeated_known_items():
+    from padlib.models.build import ModelConfig, id_expert
+    from padlib.models.recommender import SingleExpert
+
+    torch.manual_seed(1)
+    n_items, users = 50, 64
+    model = SingleExpert(id_expert(n_items, ModelConfig(dim=8, backbone={"name": "sasrec", "blocks": 1, "heads": 1}), 6))
+    history = torch.randint(1, 8, (users, 6))           # small ids: duplicates and repeat targets
+    history[: users // 2, :2] = 0                        # left padding
+    known = torch.cat([torch.randint(0, n_items + 1, (users, 3)), history], 1)
+    target = torch.randint(1, 10, (users,))
+    model.eval()
+    with torch.no_grad():
+        catalog = model.catalog()
+        scores = model.users(history, catalog) @ catalog.matrix.T   # [U, N + 1], no ties (continuous)
+    for seen, arg in ((history, None), (known, known)):
+        for rule in ("ranked", "miss"):
+            ranks = target_ranks(model, history, target, n_items, batch_size=16, chunk_size=7, known=arg,
+                                 repeat_target=rule)
+            for u in range(users):
+                skip = set(seen[u].tolist()) | {0, int(target[u])}
+                expected = sum(1 for j in range(n_items + 1) if j not in skip and scores[u, j] > scores[u, target[u]])
+                if rule == "miss" and int(target[u]) in set(seen[u].tolist()):
+                    expected = n_items
+                assert ranks[u] == expected, (u, rule)
+
+
 def test_the_serving_layout_ranks_as_the_training_layout():
     from padlib.models.build import ModelConfig, id_expert
     from padlib.models.recommender import SingleExpert

@@ -43,6 +43,21 @@ def _history_mask(history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
     return mask
 
 
+def _left_out(seen: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """[B, H + 2]: per user the items that are not ranked (padding item 0, the target, each known
+    item), each once; repeats are -1. Counting every item and then taking these back costs two
+    passes over a [B, chunk] score block instead of building a [B, chunk] mask."""
+    items = torch.cat([torch.zeros_like(target).unsqueeze(-1), target.unsqueeze(-1), seen], 1).sort(1).values
+    repeat = torch.zeros_like(items, dtype=torch.bool)
+    repeat[:, 1:] = items[:, 1:] == items[:, :-1]
+    return items.masked_fill(repeat, -1)
+
+
+def _count(flags: torch.Tensor) -> torch.Tensor:
+    """Row counts of a bool matrix (int32 accumulation: several times faster than the default int64)."""
+    return flags.sum(-1, dtype=torch.int32)
+
+
 def _check_finite(values: torch.Tensor, what: str, source: str) -> None:
     if not bool(torch.isfinite(values).all()):
         bad = int((~torch.isfinite(values)).flatten(1).any(-1).sum()) if values.dim() > 1 else 1
@@ -85,14 +100,15 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
         users = users.float()
         _check_finite(users, "user vectors", source)
         target_score = (users @ catalog.matrix[tgt].T).diagonal().unsqueeze(-1)
+        left_out = _left_out(seen, tgt)
         greater, ties = torch.zeros_like(tgt), torch.zeros_like(tgt)
         for lo in range(0, n_items + 1, chunk_size):
             hi = min(lo + chunk_size, n_items + 1)
-            items = torch.arange(lo, hi, device=device)
             scores = users @ catalog.matrix[lo:hi].T
-            counted = ~(_history_mask(seen, items) | (items.view(1, -1) == tgt.unsqueeze(-1)))
-            greater += ((scores > target_score) & counted).sum(-1)
-            ties += ((scores == target_score) & counted).sum(-1)
+            inside = (left_out >= lo) & (left_out < hi)
+            dropped = scores.gather(1, torch.where(inside, left_out - lo, 0))
+            greater += _count(scores > target_score) - _count((dropped > target_score) & inside)
+            ties += _count(scores == target_score) - _count((dropped == target_score) & inside)
         position = (tie_draw[start:start + batch_size] * (ties.cpu() + 1).double()).long()
         rank = greater.cpu() + position
         if repeat_target == "miss":
