@@ -122,6 +122,16 @@ def test_prime_pantry_config_plans_three_seeds_of_every_variant(tmp_path):
         "evaluate_variant": 18, "report": 1}
 
 
+def test_ml_1m_config_plans_three_seeds_of_the_core_variants(tmp_path):
+    stdout = dry_run(tmp_path, [REPO / "configs" / "ml-1m.yaml"])
+    jobs = {rule: len(runs) for rule, runs in planned_resources(stdout).items()}
+    # per seed: phase 1; MoRec; the alignments of pad and smem, each with its fine-tuning; 3 variant evaluations
+    assert {r: jobs.get(r) for r in ("embed", "pretrain", "scratch", "align", "finetune", "evaluate_id",
+                                     "evaluate_variant", "report")} == {
+        "embed": 1, "pretrain": 3, "scratch": 3, "align": 6, "finetune": 6, "evaluate_id": 3,
+        "evaluate_variant": 9, "report": 1}
+
+
 @pytest.mark.parametrize("dataset", ["prime-pantry", "ml-1m"])
 def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, dataset):
     """configs/fidelity-*.yaml: the PyTorch-init, xavier-Linear and pre-LN rows train their own phase-1 models."""
