@@ -134,3 +134,21 @@ def test_empty_group_contributes_zero():
     assert torch.isfinite(got) and got.item() == pytest.approx(mmd2(x[0, :3], x[0, :3].detach() + 1.0).item() / 2)
     got.backward()
     assert (x.grad[1] == 0).all()
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "linear", "cosine"])
+def test_weighted_distinct_rows_equal_the_repeated_rows_in_value_and_gradient(kernel):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(7, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    counts = torch.tensor([1, 3, 1, 2, 1, 4, 1])
+    repeated = torch.repeat_interleave(torch.arange(7), counts)
+    full = mmd2(x[repeated], y[repeated], kernel=kernel)
+    grad_full = torch.autograd.grad(full, (x, y))
+    weighted = mmd2(x, y, kernel=kernel, weights=counts)
+    grad_weighted = torch.autograd.grad(weighted, (x, y))
+    assert weighted.item() == pytest.approx(full.item(), rel=1e-12, abs=1e-14)
+    for a, b in zip(grad_weighted, grad_full):   # gradients ~1e-2; the Laplacian's sqrt(d² + 1e-12) amplifies
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-9)   # the rounding of d² between copies of a row
+    with pytest.raises(ValueError, match="paired"):
+        mmd2(x, y[:3], kernel=kernel, weights=counts)

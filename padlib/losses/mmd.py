@@ -4,6 +4,11 @@ MMD²(X, Y) = E k(x,x') + E k(y,y') − 2 E k(x,y), the biased (V-statistic) est
 identical samples give exactly 0. The multi-kernel is an equal-weight sum of ``m``
 kernels whose bandwidths are σ²_k = 2^k · (mean pairwise squared distance of the pooled
 sample, detached), k ∈ ``scales`` (paper: m = 5, k ∈ {−3,−2,−1,0,1}).
+
+A sample with repeated rows (the official loss compares every row of a batch, and an item can
+fill several) is passed as its distinct rows with ``weights`` (each row's count): every sum over
+pairs of rows becomes a weighted sum over pairs of distinct rows, the same value and gradient for
+the square of the distinct fraction of the pairwise work.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ def _squared_distances(z: torch.Tensor) -> torch.Tensor:
     return (sq[:, None] + sq[None, :] - 2.0 * z @ z.T).clamp_min(0.0)
 
 
-def kernel_matrix(z: torch.Tensor, kernel: str = "gaussian", scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
-    """Kernel values between all rows of the pooled sample ``z`` [n, d]."""
+def kernel_matrix(z: torch.Tensor, kernel: str = "gaussian", scales: Sequence[float] = DEFAULT_SCALES,
+                  weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Kernel values between all rows of the pooled sample ``z`` [n, d] (``weights``: each row's count,
+    for the bandwidth's mean pairwise distance over the repeated rows)."""
     if kernel == "linear":
         return z @ z.T
     if kernel == "cosine":
@@ -33,22 +40,32 @@ def kernel_matrix(z: torch.Tensor, kernel: str = "gaussian", scales: Sequence[fl
     if kernel not in KERNELS:
         raise ValueError(f"unknown MMD kernel {kernel!r}; expected one of {KERNELS}")
     d2 = _squared_distances(z)
-    n = z.shape[0]
-    base = (d2.detach().sum() / max(n * n - n, 1)).clamp_min(1e-12)
+    if weights is None:
+        n, pair_sum = z.shape[0], d2.detach().sum()
+    else:
+        n, pair_sum = float(weights.sum()), weights @ d2.detach() @ weights
+    base = (pair_sum / max(n * n - n, 1)).clamp_min(1e-12)
     return _kernel(d2, base, kernel, scales)
 
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "gaussian",
-         scales: Sequence[float] = DEFAULT_SCALES) -> torch.Tensor:
+         scales: Sequence[float] = DEFAULT_SCALES, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Squared MMD between samples ``x`` [n, d] and ``y`` [m, d] (differentiable in both); 0 for
-    empty samples."""
+    empty samples. ``weights`` [n] (x and y paired, n = m): row i stands for ``weights[i]`` equal rows
+    of both samples."""
     if x.shape[0] == 0 or y.shape[0] == 0:
         return (x.sum() + y.sum()) * 0.0
+    if weights is not None and x.shape[0] != y.shape[0]:
+        raise ValueError(f"weighted MMD needs paired samples; got {x.shape[0]} and {y.shape[0]} rows")
     if kernel == "gaussian" and x.shape[0] == y.shape[0] and _consecutive(scales):
-        return _GaussianMMD.apply(x, y, float(max(scales)), len(scales))
+        return _GaussianMMD.apply(x, y, float(max(scales)), len(scales), weights)
     n = x.shape[0]
-    k = kernel_matrix(torch.cat([x, y], dim=0), kernel, scales)
-    return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()
+    pooled = None if weights is None else torch.cat([weights, weights]).to(x.dtype)
+    k = kernel_matrix(torch.cat([x, y], dim=0), kernel, scales, pooled)
+    if weights is None:
+        return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()
+    w = pooled[:n]
+    return (w @ k[:n, :n] @ w + w @ k[n:, n:] @ w - 2.0 * (w @ k[:n, n:] @ w)) / w.sum() ** 2
 
 
 def _consecutive(scales: Sequence[float]) -> bool:
@@ -63,16 +80,20 @@ class _GaussianMMD(torch.autograd.Function):
     run two matrix products backwards; here the forward keeps only the kernel's derivative, in place,
     and the backward is one matrix product: ∂/∂z_i Σ_jk G_jk ‖z_j − z_k‖² = 4 (z_i Σ_j G_ij − (G z)_i)
     for the symmetric weight G. The bandwidth's base (mean pairwise distance) is treated as a
-    constant, as in ``kernel_matrix``."""
+    constant, as in ``kernel_matrix``. With row ``weights`` w, every pair (i, j) counts w_i·w_j times
+    and n is the number of rows they stand for."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, y: torch.Tensor, widest: float, levels: int) -> torch.Tensor:
-        n = x.shape[0]
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor, widest: float, levels: int,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
         z = torch.cat([x, y], dim=0)
         sq = (z * z).sum(-1)
         d2 = torch.addmm(sq[:, None] + sq[None, :], z, z.T, alpha=-2.0).clamp_min_(0.0)
+        w = None if weights is None else torch.cat([weights, weights]).to(z.dtype)
+        n = x.shape[0] if w is None else float(weights.sum())
         pairs = max(4 * n * n - 2 * n, 1)
-        a = 0.5 / (d2.sum() / pairs).clamp_min(1e-12) / 2.0 ** widest
+        pair_sum = d2.sum() if w is None else w @ d2 @ w
+        a = 0.5 / (pair_sum / pairs).clamp_min(1e-12) / 2.0 ** widest
         power = d2.mul_(-a).exp_()                 # the widest kernel; d2 is not needed any more
         total = power.clone()
         slope = power.clone() if ctx.needs_input_grad[0] or ctx.needs_input_grad[1] else None
@@ -81,21 +102,26 @@ class _GaussianMMD(torch.autograd.Function):
             total.add_(power)
             if slope is not None:
                 slope.add_(power, alpha=2.0 ** level)
-        value = (total[:n, :n].sum() + total[n:, n:].sum() - 2.0 * total[:n, n:].sum()) / (n * n * levels)
+        m = x.shape[0]
+        if w is not None:
+            total = total.mul_(w[:, None]).mul_(w[None, :])
+        value = (total[:m, :m].sum() + total[m:, m:].sum() - 2.0 * total[:m, m:].sum()) / (n * n * levels)
         if slope is not None:
+            if w is not None:
+                slope.mul_(w[:, None]).mul_(w[None, :])
             ctx.save_for_backward(z, slope, a)
-        ctx.n, ctx.levels = n, levels
+        ctx.m, ctx.n, ctx.levels = m, n, levels
         return value
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         z, slope, a = ctx.saved_tensors
-        n = ctx.n
+        m, n = ctx.m, ctx.n
         weight = slope * (-a * grad / (n * n * ctx.levels))  # ∂value/∂d²_ij, before the block signs
-        weight[:n, n:].neg_()
-        weight[n:, :n].neg_()
+        weight[:m, m:].neg_()
+        weight[m:, :m].neg_()
         grad_z = 4.0 * (z * weight.sum(1, keepdim=True) - weight @ z)
-        return grad_z[:n], grad_z[n:], None, None
+        return grad_z[:m], grad_z[m:], None, None, None
 
 
 def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[float]) -> torch.Tensor:
@@ -125,10 +151,11 @@ def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[
 
 
 def grouped_mmd2(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, kernel: str = "gaussian",
-                 scales: Sequence[float] = DEFAULT_SCALES, multi_kernel: str = "mean") -> torch.Tensor:
+                 scales: Sequence[float] = DEFAULT_SCALES, multi_kernel: str = "mean",
+                 weights: torch.Tensor | None = None) -> torch.Tensor:
     """The mean over G paired samples of ``mmd2``: x, y [G, n, d], group g being the rows where
-    ``valid`` [G, n] is True (both samples have the same rows). One group at a time keeps each
-    group's n²-sized work in cache.
+    ``valid`` [G, n] is True (both samples have the same rows), each row standing for ``weights``
+    [G, n] rows when given. One group at a time keeps each group's n²-sized work in cache.
 
     ``multi_kernel: sum`` adds the m Gaussian or Laplacian kernels instead of averaging them, as the
     official code's tllib loss does: the same MMD times m (MMD² is linear in the kernel)."""
@@ -136,6 +163,7 @@ def grouped_mmd2(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, kernel: 
         raise ValueError(f"unknown multi-kernel combination {multi_kernel!r}; expected one of {MULTI_KERNEL}")
     if kernel not in KERNELS:
         raise ValueError(f"unknown MMD kernel {kernel!r}; expected one of {KERNELS}")
-    total = sum(mmd2(x[g][valid[g]], y[g][valid[g]], kernel, scales) for g in range(x.shape[0]))
+    total = sum(mmd2(x[g][valid[g]], y[g][valid[g]], kernel, scales, None if weights is None else weights[g][valid[g]])
+                for g in range(x.shape[0]))
     summed = multi_kernel == "sum" and kernel in ("gaussian", "laplacian")
     return total / x.shape[0] * (len(scales) if summed else 1)

@@ -96,12 +96,17 @@ def alignment_loss(cfg: dict[str, Any]):
                 total = sum(info_nce(text[rows], ids[rows], cfg["temperature"])
                             for rows in (torch.searchsorted(items, g) for g in groups))
                 return gamma * total / len(groups)
-            rows = torch.zeros(len(groups), max(len(g) for g in groups), dtype=torch.long, device=items.device)
+            # each group's distinct items with their row counts: the same MMD as over its repeated rows
+            distinct = [torch.unique(g, return_counts=True) for g in groups]
+            rows = torch.zeros(len(groups), max(len(d) for d, _ in distinct), dtype=torch.long, device=items.device)
             valid = torch.zeros(rows.shape, dtype=torch.bool, device=items.device)
-            for i, group in enumerate(groups):
+            counts = torch.zeros(rows.shape, dtype=torch.float32, device=items.device)
+            for i, (group, count) in enumerate(distinct):
                 rows[i, :len(group)] = torch.searchsorted(items, group)
                 valid[i, :len(group)] = True
-            return gamma * grouped_mmd2(text[rows], ids[rows], valid, kernel=cfg["kernel"], multi_kernel=multi_kernel)
+                counts[i, :len(group)] = count
+            return gamma * grouped_mmd2(text[rows], ids[rows], valid, kernel=cfg["kernel"], multi_kernel=multi_kernel,
+                                        weights=None if sample == "distinct" else counts)
     return loss
 
 
