@@ -42,9 +42,9 @@ def kernel_matrix(z: torch.Tensor, kernel: str = "gaussian", scales: Sequence[fl
     d2 = _squared_distances(z)
     if weights is None:
         n, pair_sum = z.shape[0], d2.detach().sum()
-    else:
-        n, pair_sum = float(weights.sum()), weights @ d2.detach() @ weights
-    base = (pair_sum / max(n * n - n, 1)).clamp_min(1e-12)
+    else:  # n stays a tensor on the device: no sync
+        n, pair_sum = weights.sum(), weights @ d2.detach() @ weights
+    base = (pair_sum / torch.as_tensor(n * n - n).clamp_min(1)).clamp_min(1e-12)
     return _kernel(d2, base, kernel, scales)
 
 
@@ -90,8 +90,8 @@ class _GaussianMMD(torch.autograd.Function):
         sq = (z * z).sum(-1)
         d2 = torch.addmm(sq[:, None] + sq[None, :], z, z.T, alpha=-2.0).clamp_min_(0.0)
         w = None if weights is None else torch.cat([weights, weights]).to(z.dtype)
-        n = x.shape[0] if w is None else float(weights.sum())
-        pairs = max(4 * n * n - 2 * n, 1)
+        n = x.shape[0] if w is None else w.sum() / 2               # a tensor when weighted: no device sync
+        pairs = torch.as_tensor(4 * n * n - 2 * n).clamp_min(1)
         pair_sum = d2.sum() if w is None else w @ d2 @ w
         a = 0.5 / (pair_sum / pairs).clamp_min(1e-12) / 2.0 ** widest
         power = d2.mul_(-a).exp_()                 # the widest kernel; d2 is not needed any more
