@@ -104,7 +104,7 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
         greater, ties = torch.zeros_like(tgt), torch.zeros_like(tgt)
         for lo in range(0, n_items + 1, chunk_size):
             hi = min(lo + chunk_size, n_items + 1)
-            scores = users @ catalog.matrix[lo:hi].T
+            scores = users @ catalog.columns(lo, hi)
             inside = (left_out >= lo) & (left_out < hi)
             dropped = scores.gather(1, torch.where(inside, left_out - lo, 0))
             greater += _count(scores > target_score) - _count((dropped > target_score) & inside)

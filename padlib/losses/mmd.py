@@ -104,7 +104,7 @@ class _GaussianMMD(torch.autograd.Function):
                 slope.add_(power, alpha=2.0 ** level)
         m = x.shape[0]
         if w is not None:
-            total = total.mul_(w[:, None]).mul_(w[None, :])
+            total.mul_(w[:, None]).mul_(w[None, :])
         value = (total[:m, :m].sum() + total[m:, m:].sum() - 2.0 * total[:m, m:].sum()) / (n * n * levels)
         if slope is not None:
             if w is not None:
