@@ -125,7 +125,8 @@ def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
 
     ``catalog`` (``model.catalog()``, or its ``for_serving()`` layout) can be prepared once and
     reused across calls (serving); it is checked for non-finite vectors only when built here.
-    Chunks hold about 2^22 scores (one user: the whole catalogue at once).
+    Chunks hold about 2^22 scores (one user: the whole catalogue at once). One user against a
+    ``for_serving()`` catalogue goes through its float16 screen, with the same fp32 top-k.
     """
     model.eval()
     if catalog is None:
@@ -134,6 +135,10 @@ def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
     hist = history.to(device)
     users = model.users(hist, catalog)
     _check_finite(users, "user vectors", source)
+    if getattr(catalog, "screen", None) is not None and hist.shape[0] == 1:
+        found = _screened_top_k(catalog, users[0], hist, n_items, k)
+        if found is not None:
+            return found
     chunk_size = chunk_size or max(65536, (1 << 22) // hist.shape[0])
     best_scores = torch.full((hist.shape[0], 0), -math.inf, device=device)
     best_items = torch.zeros((hist.shape[0], 0), dtype=torch.long, device=device)
@@ -146,3 +151,19 @@ def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
         best_scores, pos = scores.topk(min(k, scores.shape[1]), dim=1)
         best_items = cand.gather(1, pos)
     return best_items.cpu().numpy(), best_scores.cpu().numpy()
+
+
+def _screened_top_k(catalog, user: torch.Tensor, hist: torch.Tensor, n_items: int,
+                    k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """One user's top-k through the catalogue's float16 screen: a shortlist of the best
+    ``max(4k, 64)`` by screened score, rescored in fp32; None when the k-th fp32 score does not
+    clear the shortlist's ceiling (the caller then scores every item in fp32)."""
+    if catalog.screen.rows.shape[0] != n_items + 1:
+        return None
+    excluded = _history_mask(hist, torch.arange(0, n_items + 1, device=hist.device))[0]
+    candidates, ceiling = catalog.screen.shortlist(user, excluded, max(4 * k, 64))
+    exact = catalog.rescore(user, candidates).masked_fill(excluded[candidates], -math.inf)
+    best, pos = exact.topk(min(k, exact.numel()))
+    if best.numel() < min(k, n_items + 1) or not best[-1] > ceiling:
+        return None
+    return candidates[pos].unsqueeze(0).cpu().numpy(), best.unsqueeze(0).cpu().numpy()

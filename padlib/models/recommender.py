@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from padlib.evaluation.screen import HalfScreen
 from padlib.models.experts import Expert
 
 
@@ -32,11 +33,14 @@ class Catalog:
         """[D, hi - lo]: the scoring matrix of items lo..hi-1, to multiply user vectors with."""
         return self.matrix[lo:hi].T
 
-    def for_serving(self) -> ServingCatalog:
-        """The same catalogue stored item-major ([D, N + 1]). One user's scores are a matrix-vector
-        product that reads the whole matrix, so it is memory-bound; CPU BLAS streams this layout
-        about 2.4x faster than the row-major [N + 1, D] one (benchmarks/bench.py, serving)."""
-        return ServingCatalog(self.tables, self.matrix.T.contiguous())
+    def for_serving(self, screen: bool = True) -> ServingCatalog:
+        """The same catalogue stored item-major ([D, N + 1]), with a float16 screen for one user
+        at a time on CPU (``padlib.evaluation.screen``: exact top-k from half the bytes). One user's
+        scores are a matrix-vector product that reads the whole matrix, so it is memory-bound;
+        CPU BLAS streams the item-major layout about 2.4x faster than the row-major one
+        (benchmarks/bench.py, serving), which keeps batches and the screen's fallback fast."""
+        return ServingCatalog(self.tables, self.matrix.T.contiguous(),
+                              HalfScreen.build(self.matrix) if screen and self.matrix.device.type == "cpu" else None)
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,14 @@ class ServingCatalog:
 
     tables: list[torch.Tensor]
     scores: torch.Tensor
+    screen: HalfScreen | None = None
 
     def columns(self, lo: int, hi: int) -> torch.Tensor:
         return self.scores[:, lo:hi]
+
+    def rescore(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """user [D], items [M] → their fp32 scores [M]."""
+        return user @ self.scores[:, items]
 
 
 def softmax_logits(model: SingleExpert | PADModel, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
