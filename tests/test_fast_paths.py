@@ -58,6 +58,34 @@ def test_sasrec_last_state_is_the_last_position_of_the_full_pass():
     assert torch.allclose(net.last_state(x, valid), net(x, valid)[:, -1], atol=1e-6)
 
 
+@pytest.mark.parametrize("block", ["official", "pre-ln"])
+def test_sasrec_on_the_valid_positions_alone_equals_the_padded_window(block, monkeypatch):
+    """Short histories (a quarter of the window) run every per-position layer on their items alone:
+    the same states, last states and input gradients as the padded window, an empty row included."""
+    import padlib.models.sasrec as sasrec
+
+    torch.manual_seed(0)
+    net = SASRec(SASRecConfig(dim=16, blocks=2, heads=2, ffn_dim=32, dropout=0.0, max_length=12, block=block))
+    lengths = torch.tensor([0, 1, 2, 3, 12, 2, 1, 3])
+    valid = torch.arange(12) >= (12 - lengths).unsqueeze(1)
+    vectors = torch.randn(8, 12, 16) * valid.unsqueeze(-1)
+    results = {}
+    for pack_below in (0.0, 0.6):  # 0.0: always the padded window
+        monkeypatch.setattr(sasrec, "PACK_BELOW", pack_below)
+        for training in (False, True):
+            net.train(training)
+            inputs = vectors.clone().requires_grad_()
+            states, last = net(inputs, valid), net.last_state(inputs, valid)
+            (states.square().sum() + last.sum()).backward()
+            results[pack_below, training] = (states.detach(), last.detach(), inputs.grad)
+    for training in (False, True):
+        for window, tokens in zip(results[0.0, training], results[0.6, training]):
+            assert torch.allclose(window, tokens, atol=1e-6)
+    assert results[0.6, False][1][0].abs().sum() == 0  # the empty history's user vector
+    if block == "official":  # no final LayerNorm: padded positions stay zero
+        assert results[0.6, False][0][~valid].abs().sum() == 0
+
+
 @pytest.mark.parametrize("name", ["morec", "aligned", "sasrec"])
 def test_shared_item_vectors_match_per_occurrence_vectors_in_eval_mode(name):
     expert = models()[name].eval().expert

@@ -22,6 +22,7 @@ from padlib.errors import ConfigError
 from padlib.models.dropout import Dropout, dropout
 
 BLOCKS = ("pre-ln", "official")
+PACK_BELOW = 0.6  # on CPU, run the per-position layers on the valid positions alone below this fill
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,34 @@ class _Block(nn.Module):
             b, length, 3, self.heads, d // self.heads).unbind(2)
         if last_only:
             x, q, attn_mask = x[:, -1:], q[:, -1:], attn_mask[..., -1:, :]
-        attn = F.scaled_dot_product_attention(
+        return self._residual(x, self._attend(q, k, v, attn_mask).reshape(b, x.shape[1], d))
+
+    def forward_tokens(self, x: torch.Tensor, flat: torch.Tensor, valid: torch.Tensor, attn_mask: torch.Tensor,
+                       last: torch.Tensor | None = None) -> torch.Tensor:
+        """The same block on the valid positions alone: x [T, d] holds the states at ``flat``
+        (their indices in the flattened [B, L] window, row-major) → [T, d]. Only attention needs
+        the window, so only it sees the padding. With ``last`` (the indices in T of the rows'
+        last positions) just those states [R, d]."""
+        b, length = valid.shape
+        d = x.shape[-1]
+        qkv = self.qkv(x if self.post_norm else self.attn_norm(x))
+        qkv = qkv.new_zeros(b * length, qkv.shape[-1]).index_copy(0, flat, qkv)
+        q, k, v = qkv.view(b, length, 3, self.heads, d // self.heads).unbind(2)
+        if last is not None:
+            x, q, attn_mask = x[last], q[:, -1:], attn_mask[..., -1:, :]
+        attn = self._attend(q, k, v, attn_mask).reshape(-1, d)
+        return self._residual(x, attn[flat] if last is None else attn[valid[:, -1]])
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        """q [B, Lq, h, d_h], k and v [B, L, h, d_h] → [B, Lq, h, d_h]."""
+        return F.scaled_dot_product_attention(
             q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
             attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
-        )
-        attn = dropout(self.out(attn.transpose(1, 2).reshape(b, x.shape[1], d)), self.dropout, self.training)
+        ).transpose(1, 2)
+
+    def _residual(self, x: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        """The output projection, both residuals, the norms and the FFN (per position)."""
+        attn = dropout(self.out(attn), self.dropout, self.training)
         if self.post_norm:
             x = self.attn_norm(x + attn)
             return self.ffn_norm(x + self.ffn(x))
@@ -97,17 +121,34 @@ class SASRec(nn.Module):
         return self._run(item_vectors, valid, last_only=True)[:, -1]
 
     def _run(self, item_vectors: torch.Tensor, valid: torch.Tensor, last_only: bool) -> torch.Tensor:
-        length = item_vectors.shape[1]
+        b, length, d = item_vectors.shape
         if length > self.cfg.max_length:
             raise ValueError(f"sequence length {length} exceeds SASRec max_length {self.cfg.max_length}")
-        pos = self.positions.weight[self.cfg.max_length - length:]
-        x = self.emb_dropout(self.input_norm(item_vectors + pos)) * valid.unsqueeze(-1)
+        x = self.input_norm(item_vectors + self.positions.weight[self.cfg.max_length - length:])
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
         # A query may attend to earlier valid keys; each position also sees itself so
-        # padded rows never attend to nothing (their outputs are zeroed below).
-        mask = (causal & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)
-        mask = mask.unsqueeze(1)
+        # padded rows never attend to nothing (their outputs are zeroed or dropped).
+        mask = ((causal & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)).unsqueeze(1)
+        if x.device.type == "cpu" and int(valid.sum()) < PACK_BELOW * valid.numel():
+            return self._run_tokens(x, valid, mask, last_only)
+        x = self.emb_dropout(x) * valid.unsqueeze(-1)
         for i, block in enumerate(self.blocks):
             last = last_only and i == len(self.blocks) - 1
             x = block(x, mask, last_only=last) * (valid[:, -1:] if last else valid).unsqueeze(-1)
         return self.final_norm(x)
+
+    def _run_tokens(self, x: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor, last_only: bool) -> torch.Tensor:
+        """``_run`` with every per-position layer on the valid positions alone (short histories
+        leave most of the window padding): the same outputs, padded positions zero."""
+        b, length, d = x.shape
+        flat = valid.flatten().nonzero().squeeze(1)
+        x = self.emb_dropout(x.reshape(-1, d)[flat])
+        last_rows = valid[:, -1]
+        for i, block in enumerate(self.blocks):
+            if last_only and i == len(self.blocks) - 1:
+                last = (valid.flatten().cumsum(0) - 1).view(b, length)[:, -1][last_rows]
+                x = block.forward_tokens(x, flat, valid, mask, last=last)
+                out = x.new_zeros(b, d).index_copy(0, last_rows.nonzero().squeeze(1), x)
+                return self.final_norm(out.unsqueeze(1))
+            x = block.forward_tokens(x, flat, valid, mask)
+        return self.final_norm(x.new_zeros(b * length, d).index_copy(0, flat, x).view(b, length, d))
