@@ -526,6 +526,10 @@ def main() -> None:
             reference = run_worker(extract(args.reference, Path(tmp)), args.reference, args, extras=False)
     current = run_worker(ROOT, "current", args, extras=True)
     print(table(current, reference, args))
+    for spec in args.dataset:  # time to the best epoch of whole runs: the workflow's own, when trained
+        runs = Path(parse_dataset(spec)[1]).parent
+        if any(runs.rglob("model.pt")):
+            print(f"\ntime to the best validation epoch, the workflow's runs under {runs}:\n{summarize_runs(runs)}")
     if args.json:
         Path(args.json).write_text(json.dumps({"current": current, "reference": reference}, indent=1))
 
