@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from padlib.evaluation.ranking import _screened_top_k, top_k
-from padlib.evaluation.screen import HalfScreen
+from padlib.models.screen import HalfScreen
 from padlib.models.build import ModelConfig, pad_model
 from padlib.models.recommender import Catalog
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from padlib.evaluation.screen import HalfScreen
+from padlib.models.screen import HalfScreen
 from padlib.models.experts import Expert
 
 
@@ -35,7 +35,7 @@ class Catalog:
 
     def for_serving(self, screen: bool = True) -> ServingCatalog:
         """The same catalogue stored item-major ([D, N + 1]), with a float16 screen for one user
-        at a time on CPU (``padlib.evaluation.screen``: exact top-k from half the bytes). One user's
+        at a time on CPU (``padlib.models.screen``: exact top-k from half the bytes). One user's
         scores are a matrix-vector product that reads the whole matrix, so it is memory-bound;
         CPU BLAS streams the item-major layout about 2.4x faster than the row-major one
         (benchmarks/bench.py, serving), which keeps batches and the screen's fallback fast."""
