@@ -124,14 +124,14 @@ class SASRec(nn.Module):
         b, length, d = item_vectors.shape
         if length > self.cfg.max_length:
             raise ValueError(f"sequence length {length} exceeds SASRec max_length {self.cfg.max_length}")
-        x = self.input_norm(item_vectors + self.positions.weight[self.cfg.max_length - length:])
+        x = item_vectors + self.positions.weight[self.cfg.max_length - length:]
         causal = torch.ones(length, length, dtype=torch.bool, device=x.device).tril()
         # A query may attend to earlier valid keys; each position also sees itself so
         # padded rows never attend to nothing (their outputs are zeroed or dropped).
         mask = ((causal & valid[:, None, :]) | torch.eye(length, dtype=torch.bool, device=x.device)).unsqueeze(1)
         if x.device.type == "cpu" and int(valid.sum()) < PACK_BELOW * valid.numel():
             return self._run_tokens(x, valid, mask, last_only)
-        x = self.emb_dropout(x) * valid.unsqueeze(-1)
+        x = self.emb_dropout(self.input_norm(x)) * valid.unsqueeze(-1)
         for i, block in enumerate(self.blocks):
             last = last_only and i == len(self.blocks) - 1
             x = block(x, mask, last_only=last) * (valid[:, -1:] if last else valid).unsqueeze(-1)
@@ -139,10 +139,10 @@ class SASRec(nn.Module):
 
     def _run_tokens(self, x: torch.Tensor, valid: torch.Tensor, mask: torch.Tensor, last_only: bool) -> torch.Tensor:
         """``_run`` with every per-position layer on the valid positions alone (short histories
-        leave most of the window padding): the same outputs, padded positions zero."""
+        leave most of the window padding): the same outputs as the padded window's."""
         b, length, d = x.shape
         flat = valid.flatten().nonzero().squeeze(1)
-        x = self.emb_dropout(x.reshape(-1, d)[flat])
+        x = self.emb_dropout(self.input_norm(x.reshape(-1, d)[flat]))
         last_rows = valid[:, -1]
         for i, block in enumerate(self.blocks):
             if last_only and i == len(self.blocks) - 1:
