@@ -225,3 +225,45 @@ def test_official_alignment_sample_keeps_every_row_and_sums_the_kernels():
         assert torch.allclose(summed, 5 * expected, atol=1e-5)   # the official sum of 5 kernels
     with pytest.raises(ConfigError, match="align.sample"):
         alignment_loss({**cfg, "sample": "all"})
+
+
+def test_the_alignment_loss_can_compare_the_forward_own_text_vectors():
+    """``align.text_vectors: forward`` (official): the MMD sees the projected text of the training
+    forward, its dropout draw included, and trains with BCE and with full softmax."""
+    from padlib.training.loop import Batch, TrainConfig, train_epoch
+    from padlib.training.phases import alignment_loss
+
+    model = models()["aligned"].train()
+    fused = model.expert.items
+    fused.keep_text = True
+    history = torch.tensor([[0, 1, 2], [3, 3, 4]])
+    candidates = torch.tensor([[[1, 10], [2, 11], [9, 12]], [[3, 13], [4, 14], [8, 15]]])
+    torch.manual_seed(3)
+    model.expert.shared_item_vectors(history, candidates)
+    items = torch.tensor([1, 2, 3, 9, 12, 15])
+    kept = fused.kept_text(items)
+    torch.manual_seed(3)  # the forward projects the text before any other draw: the same draw again
+    distinct = torch.unique(torch.cat([history.flatten(), candidates.flatten()]))
+    again = fused.text(distinct)[torch.searchsorted(distinct, items)]
+    assert torch.equal(kept, again)
+    assert fused._kept == []
+    with pytest.raises(RuntimeError, match="did not project"):
+        model.expert.shared_item_vectors(history, candidates)
+        fused.kept_text(torch.tensor([40]))
+
+    fused._kept.clear()
+    data = tiny_data(n_items=N_ITEMS, length=6)
+    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample_users": 2, "text_vectors": "forward"}
+    for loss in ("bce", "softmax"):
+        seen = {}
+
+        def spy(m, batch, inner=alignment_loss(cfg)):
+            seen["kept"] = len(m.expert.items._kept)
+            return inner(m, batch)
+
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        value = train_epoch(model, data, TrainConfig(batch_size=4, lr=1e-3, loss=loss), optimizer,
+                            torch.Generator().manual_seed(0), torch.device("cpu"), spy)
+        assert seen["kept"] > 0 and fused._kept == [] and value == value
+    with pytest.raises(ConfigError, match="align.text_vectors"):
+        alignment_loss({**cfg, "text_vectors": "both"})

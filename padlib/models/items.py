@@ -56,7 +56,11 @@ class TextItems(nn.Module):
 
 
 class FusedItems(nn.Module):
-    """The alignment expert's items: concat(ID, projected text) → dropout → Linear 2d→d → GELU."""
+    """The alignment expert's items: concat(ID, projected text) → dropout → Linear 2d→d → GELU.
+
+    With ``keep_text`` set, each training forward (with gradients) keeps the projected text it
+    computed, so the alignment loss can compare the very vectors the recommendation loss saw, as
+    the official code does (``align.text_vectors: forward``); ``kept_text`` hands them over."""
 
     costly = True
 
@@ -65,10 +69,30 @@ class FusedItems(nn.Module):
         self.ids = ids
         self.text = text
         self.fuse = nn.Sequential(Dropout(dropout), nn.Linear(2 * dim, dim), nn.GELU())
+        self.keep_text = False
+        self._kept: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @property
     def n_items(self) -> int:
         return self.ids.n_items
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.fuse(torch.cat([self.ids(idx), self.text(idx)], dim=-1)) * (idx != 0).unsqueeze(-1)
+        text = self.text(idx)
+        if self.keep_text and self.training and torch.is_grad_enabled():
+            self._kept.append((idx.reshape(-1), text.reshape(-1, text.shape[-1])))
+        return self.fuse(torch.cat([self.ids(idx), text], dim=-1)) * (idx != 0).unsqueeze(-1)
+
+    def kept_text(self, items: torch.Tensor) -> torch.Tensor:
+        """The projected text of ``items`` that the forwards since the last call computed (their
+        dropout draw included), and forget them; a fresh pass when no forward ran (a phase 2
+        without the recommendation loss)."""
+        if not self._kept:
+            return self.text(items)
+        idx = torch.cat([i for i, _ in self._kept])
+        vectors = torch.cat([v for _, v in self._kept])
+        self._kept.clear()
+        idx, order = idx.sort()
+        pos = torch.searchsorted(idx, items).clamp_max(idx.numel() - 1)
+        if not bool((idx[pos] == items).all()):
+            raise RuntimeError("the alignment loss needs items the training forward did not project")
+        return vectors[order[pos]]

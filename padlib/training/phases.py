@@ -21,7 +21,9 @@ from padlib.training.stage import TrainingStage
 
 ANCHORINGS = ("rec", "none", "frozen")
 # Defaults of the optional align keys (the schema's ``default:`` values; tests/test_schema.py checks them).
-ALIGN_DEFAULTS = {"loss": "mmd", "sample": "rows", "multi_kernel": "sum", "temperature": 0.07}
+ALIGN_DEFAULTS = {"loss": "mmd", "sample": "rows", "multi_kernel": "sum", "temperature": 0.07,
+                  "text_vectors": "separate"}
+TEXT_VECTORS = ("separate", "forward")
 
 
 def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int, *, device: str = "auto") -> FitResult:
@@ -81,6 +83,9 @@ def alignment_loss(cfg: dict[str, Any]):
     multi_kernel = cfg["multi_kernel"]
     if multi_kernel not in MULTI_KERNEL:
         raise ConfigError(f"align.multi_kernel: {multi_kernel!r} is not one of {MULTI_KERNEL}")
+    if cfg["text_vectors"] not in TEXT_VECTORS:
+        raise ConfigError(f"align.text_vectors: {cfg['text_vectors']!r} is not one of {TEXT_VECTORS}")
+    forward_text = cfg["text_vectors"] == "forward"
     gamma = cfg["gamma"]
 
     def loss(model: SingleExpert, batch: Batch) -> torch.Tensor:
@@ -89,7 +94,7 @@ def alignment_loss(cfg: dict[str, Any]):
         ids = fused.ids(items).float()
         if cfg["anchoring"] == "frozen":
             ids = ids.detach()
-        text = fused.text(items).float()
+        text = (fused.kept_text(items) if forward_text else fused.text(items)).float()
         groups = sample_groups(batch, cfg.get("sample_users"), sample)
         with torch.autocast(items.device.type, enabled=False):  # pairwise distances stay in fp32
             if kind == "infonce":
@@ -128,6 +133,7 @@ def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: 
     model = SingleExpert(expert)
     train = TrainConfig(**{**params["train"], "bce_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
     extra = alignment_loss(cfg) if cfg["gamma"] > 0 else None
+    expert.items.keep_text = extra is not None and {**ALIGN_DEFAULTS, **cfg}["text_vectors"] == "forward"
     result = stage.fit(model, train, "align", extra_loss=extra)
     stage.save(model, "align", result)
     return result
