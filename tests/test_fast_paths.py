@@ -230,7 +230,7 @@ def test_official_alignment_sample_keeps_every_row_and_sums_the_kernels():
 def test_the_alignment_loss_can_compare_the_forward_own_text_vectors():
     """``align.text_vectors: forward`` (official): the MMD sees the projected text of the training
     forward, its dropout draw included, and trains with BCE and with full softmax."""
-    from padlib.training.loop import Batch, TrainConfig, train_epoch
+    from padlib.training.loop import train_epoch
     from padlib.training.phases import alignment_loss
 
     model = models()["aligned"].train()
