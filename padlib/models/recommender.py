@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from padlib.models.screen import HalfScreen
 from padlib.models.experts import Expert
+from padlib.models.screen import HalfScreen
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class Catalog:
         scores are a matrix-vector product that reads the whole matrix, so it is memory-bound;
         CPU BLAS streams the item-major layout about 2.4x faster than the row-major one
         (benchmarks/bench.py, serving), which keeps batches and the screen's fallback fast."""
-        return ServingCatalog(self.tables, self.matrix.T.contiguous(),
-                              HalfScreen.build(self.matrix) if screen and self.matrix.device.type == "cpu" else None)
+        half = HalfScreen.build(self.matrix) if screen and self.matrix.device.type == "cpu" else None
+        return ServingCatalog(self.tables, self.matrix.T.contiguous(), half)
 
 
 @dataclass(frozen=True)
