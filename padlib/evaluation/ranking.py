@@ -27,12 +27,11 @@ from padlib.data.dataset import REPEAT_TARGETS
 from padlib.errors import ConfigError, NumericalError
 
 
-def _history_mask(history: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-    """[B, M] True where the chunk's item (contiguous ``items``) is padding or in the user's history.
+def _history_mask(history: torch.Tensor, lo: int, size: int) -> torch.Tensor:
+    """[B, size] True where item lo + j is padding or in the user's history.
 
     Built by scattering the history into the chunk, O(B·L) rather than comparing every pair.
     """
-    lo, size = int(items[0]), items.numel()
     offset = history - lo
     inside = (offset >= 0) & (offset < size)
     mask = torch.zeros(history.shape[0], size + 1, dtype=torch.bool, device=history.device)
@@ -145,7 +144,7 @@ def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
     for lo in range(0, n_items + 1, chunk_size):
         hi = min(lo + chunk_size, n_items + 1)
         items = torch.arange(lo, hi, device=device)
-        scores = (users @ catalog.columns(lo, hi)).masked_fill(_history_mask(hist, items), -math.inf)
+        scores = (users @ catalog.columns(lo, hi)).masked_fill(_history_mask(hist, lo, hi - lo), -math.inf)
         scores = torch.cat([best_scores, scores], 1)
         cand = torch.cat([best_items, items.expand(hist.shape[0], -1)], 1)
         best_scores, pos = scores.topk(min(k, scores.shape[1]), dim=1)
@@ -160,7 +159,7 @@ def _screened_top_k(catalog, user: torch.Tensor, hist: torch.Tensor, n_items: in
     clear the shortlist's ceiling (the caller then scores every item in fp32)."""
     if catalog.screen.rows.shape[0] != n_items + 1:
         return None
-    excluded = _history_mask(hist, torch.arange(0, n_items + 1, device=hist.device))[0]
+    excluded = _history_mask(hist, 0, n_items + 1)[0]
     candidates, ceiling = catalog.screen.shortlist(user, excluded, max(4 * k, 64))
     exact = catalog.rescore(user, candidates).masked_fill(excluded[candidates], -math.inf)
     best, pos = exact.topk(min(k, exact.numel()))

@@ -17,7 +17,8 @@ their magnitudes (γ_D = D·2^-24 / (1 - D·2^-24)), the result's rounding ε|s|
 
 up to second-order terms, which a 5 % margin covers (the 2γ_D also covers the fp32 path's own
 rounding, so no item's fp32 score can beat an accepted top-k). Rows are bounded with the largest
-‖y‖₂ and ‖y‖₁ over the catalogue (summed in fp32: off by at most γ_D, well inside the margin). The bound holds wherever fp32 scores themselves are finite.
+‖y‖₂ and ‖y‖₁ over the catalogue (summed in fp32: off by at most γ_D, well inside the
+margin). The bound holds wherever fp32 scores themselves are finite.
 """
 
 from __future__ import annotations
@@ -71,13 +72,14 @@ class HalfScreen:
         if norm == 0 or self.l2_max == 0:
             return torch.zeros(self.rows.shape[0]), 0.0
         user_shift = _pow2_at_most(SCORE_MAX / (norm * self.l2_max))
-        x = user.float() * 2.0 ** user_shift  # exact: a power of two
+        scale = 2.0 ** user_shift
+        x = user.float() * scale  # exact: a power of two, so x's norms are the user's times scale
         d = user.numel()
         gamma = d * 2.0 ** -24 / (1 - d * 2.0 ** -24)
-        bound = 1.05 * ((3 * EPS + 2 * gamma) * float(x.double().norm()) * self.l2_max
-                        + 3 * ETA * (float(x.double().abs().sum()) + self.l1_max + d * ETA) + ETA)
+        bound = 1.05 * ((3 * EPS + 2 * gamma) * norm * scale * self.l2_max
+                        + 3 * ETA * (float(user.double().abs().sum()) * scale + self.l1_max + d * ETA) + ETA)
         unscale = 2.0 ** -(user_shift + self.shift)
-        return (self.rows @ x.half()).float() * unscale, bound * unscale + FP32_TINY
+        return (self.rows @ x.half()).float().mul_(unscale), bound * unscale + FP32_TINY
 
     def shortlist(self, user: torch.Tensor, excluded: torch.Tensor, size: int) -> tuple[torch.Tensor, float]:
         """user [D] fp32, excluded [N + 1] bool → (candidates [≤ size], ceiling): no item outside
