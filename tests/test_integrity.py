@@ -94,7 +94,7 @@ def load(name: str, path: Path, n_items: int):
     if name == "checkpoint":
         return load_checkpoint(path)
     if name == "ranks":
-        return user_scores([str(path)], 10)
+        return user_scores({0: str(path)}, 10)
     return read_json_artifact(path)
 
 

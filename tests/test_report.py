@@ -83,13 +83,18 @@ def test_paired_comparisons_against_each_baseline_per_group(tmp_path):
     buckets = np.repeat([1, 5, 9, 10], 100)            # warm, median, cold, cold
     base = rng.integers(0, 30, size=400)
     better_cold = np.where(buckets >= 8, base // 3, base)
+    worse = base + 1                                    # seed 1 of PAD: below SASRec's seed 1 everywhere
     paths = {
-        "PAD": [write_ranks(tmp_path / "pad.parquet", users[::-1], better_cold[::-1], buckets[::-1])],  # rows shuffled
-        "SASRec": [write_ranks(tmp_path / "sasrec.parquet", users, base, buckets)],
-        "MoRec": [write_ranks(tmp_path / "morec.parquet", users, base + 20, buckets)],
+        "PAD": {0: write_ranks(tmp_path / "pad.parquet", users[::-1], better_cold[::-1], buckets[::-1]),  # shuffled
+                1: write_ranks(tmp_path / "pad1.parquet", users, worse, buckets)},
+        "SASRec": {0: write_ranks(tmp_path / "sasrec.parquet", users, base, buckets),
+                   1: write_ranks(tmp_path / "sasrec1.parquet", users, base, buckets)},
+        "MoRec": {0: write_ranks(tmp_path / "morec.parquet", users, base + 20, buckets)},
     }
     scores = user_scores(paths["PAD"], 10)
-    assert np.array_equal(scores.users, users) and np.allclose(scores.ndcg, ndcg(better_cold, 10))
+    assert np.array_equal(scores.users, users) and sorted(scores.by_seed) == [0, 1]
+    assert np.allclose(scores.by_seed[0], ndcg(better_cold, 10))
+    assert np.allclose(scores.ndcg, (ndcg(better_cold, 10) + ndcg(worse, 10)) / 2)
     frame = summary().filter(pl.col("backbone") == "sasrec")
     table = TableSpec("T", "", Selection(["sasrec"], ["llm"], ["sasrec", "pad", "morec"]),
                       Paired("pad", ["sasrec", "morec"]))
@@ -97,13 +102,17 @@ def test_paired_comparisons_against_each_baseline_per_group(tmp_path):
     rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in lines if " vs " in line}
     assert set(rows) == {"PAD vs SASRec", "PAD vs MoRec"}
     sasrec = rows["PAD vs SASRec"]
-    assert sasrec[1] == "400" and sasrec[3] == "+0.0% (p = 1)"            # warm: the same ranks
+    assert sasrec[1] == "400" and sasrec[3].startswith("-")              # warm: seed 1's loss only
     cold_lift, cold_p = sasrec[5].split(" (p = ")
     assert float(cold_lift.rstrip("%")) > 50 and float(cold_p.rstrip(")")) < 1e-6
     low = float(sasrec[6].split("[")[1].split(",")[0])
     assert low > 0                                                      # cold lift above warm lift
+    seed_lifts, above = sasrec[7].split(" (")
+    first, second = (float(v.rstrip("%")) for v in seed_lifts.split(" / "))
+    assert first > 0 > second and above == "1 of 2 above) |"
+    assert rows["PAD vs MoRec"][7] == "n/a (base 0) (0 of 1 above) |"     # only seed 0 ran both
     assert rows["PAD vs MoRec"][4].startswith("n/a (base 0), p = ")      # MoRec ranks every median target ≥ 20
-    paths["SASRec"] = [write_ranks(tmp_path / "other.parquet", users[:150], base[:150], buckets[:150])]
+    paths["SASRec"] = {0: write_ranks(tmp_path / "other.parquet", users[:150], base[:150], buckets[:150])}
     with pytest.raises(ValueError, match="different users"):
         comparison_lines(table, frame, paths, 10, 10)
 

@@ -3,7 +3,9 @@ overall and per popularity group (relative lift of the mean nDCG@k and a Wilcoxo
 p-value), and whether the lift on cold targets differs from the lift on warm ones (the paper's
 central claim), with a bootstrap interval of the difference.
 
-Per-user nDCG@k is averaged over the seeds first, so each user counts once."""
+Per-user nDCG@k is averaged over the seeds first, so each user counts once. The Wilcoxon test then
+sees the users' spread but not the training's: the lift of each seed alone (a model's seed s against
+the other's seed s, which shares its phase-1 model) shows whether the sign holds from seed to seed."""
 
 from __future__ import annotations
 
@@ -23,21 +25,29 @@ RESAMPLES = 2000
 
 @dataclass(frozen=True)
 class UserScores:
-    """Per test user (sorted by user id): the target's frequency bucket and nDCG@k averaged over seeds."""
+    """Per test user (sorted by user id): the target's frequency bucket and nDCG@k averaged over seeds;
+    ``by_seed``: seed → that seed's per-user nDCG@k."""
 
     users: np.ndarray
     buckets: np.ndarray
     ndcg: np.ndarray
+    by_seed: dict[int, np.ndarray]
 
 
-def user_scores(ranks_paths: list[str], k: int) -> UserScores:
-    """One model's seeds' test ranks (``test_ranks.parquet``) as per-user scores."""
-    frames = [read_parquet(path, ["user_idx", "bucket", "rank"]).sort("user_idx") for path in ranks_paths]
-    users, buckets = frames[0]["user_idx"].to_numpy(), frames[0]["bucket"].to_numpy()
-    for path, frame in zip(ranks_paths, frames):
+def user_scores(ranks_paths: dict[int, str], k: int) -> UserScores:
+    """One model's test ranks (``test_ranks.parquet``), seed → path, as per-user scores."""
+    if not ranks_paths:
+        raise ValueError("no test ranks to score")
+    frames = {seed: read_parquet(path, ["user_idx", "bucket", "rank"]).sort("user_idx")
+              for seed, path in ranks_paths.items()}
+    first_seed = next(iter(frames))
+    users, buckets = frames[first_seed]["user_idx"].to_numpy(), frames[first_seed]["bucket"].to_numpy()
+    for seed, frame in frames.items():
         if not np.array_equal(frame["user_idx"].to_numpy(), users):
-            raise ValueError(f"{path}: its test users differ from {ranks_paths[0]}'s; a paired test needs the same users")
-    return UserScores(users, buckets, np.mean([ndcg(f["rank"].to_numpy(), k) for f in frames], axis=0))
+            raise ValueError(f"{ranks_paths[seed]}: its test users differ from {ranks_paths[first_seed]}'s; a paired "
+                             "test needs the same users")
+    by_seed = {seed: ndcg(frame["rank"].to_numpy(), k) for seed, frame in sorted(frames.items())}
+    return UserScores(users, buckets, np.mean(list(by_seed.values()), axis=0), by_seed)
 
 
 def pairs(table: TableSpec, rows: pl.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -61,7 +71,8 @@ def pairs(table: TableSpec, rows: pl.DataFrame) -> list[tuple[dict[str, Any], di
 
 def compare(a: UserScores, b: UserScores, n_buckets: int) -> dict[str, Any]:
     """a against b: per group ("overall", "warm", ...) the users, the lift of mean nDCG (None when
-    b's mean is 0) and the Wilcoxon p; "cold_minus_warm": (difference of lifts, low, high) or None."""
+    b's mean is 0) and the Wilcoxon p; "cold_minus_warm": (difference of lifts, low, high) or None;
+    "by_seed": seed → overall lift (None when b's mean is 0) for the seeds both models ran."""
     if not np.array_equal(a.users, b.users):
         raise ValueError("the two models were tested on different users")
     masks = {"overall": np.ones(a.users.size, dtype=bool)}
@@ -77,7 +88,18 @@ def compare(a: UserScores, b: UserScores, n_buckets: int) -> dict[str, Any]:
     cold, warm = masks["cold"], masks["warm"]
     result["cold_minus_warm"] = (lift_difference((a.ndcg[cold], b.ndcg[cold]), (a.ndcg[warm], b.ndcg[warm]),
                                                  resamples=RESAMPLES) if cold.any() and warm.any() else None)
+    result["by_seed"] = {seed: relative_improvement(float(a.by_seed[seed].mean()), float(b.by_seed[seed].mean()))
+                         for seed in sorted(a.by_seed.keys() & b.by_seed.keys())}
     return result
+
+
+def _seed_cell(lifts: dict[int, float | None]) -> str:
+    """"+3.1% / -0.4% / +2.2% (2 of 3 above)": each common seed's overall lift, in seed order."""
+    if not lifts:
+        return "–"
+    shown = " / ".join("n/a (base 0)" if v is None else f"{100 * v:+.1f}%" for v in lifts.values())
+    above = sum(v is not None and v > 0 for v in lifts.values())
+    return f"{shown} ({above} of {len(lifts)} above)"
 
 
 def _cell(block: dict[str, Any]) -> str:
@@ -86,7 +108,7 @@ def _cell(block: dict[str, Any]) -> str:
     return f"{100 * block['lift']:+.1f}% (p = {block['p']:.2g})"
 
 
-def comparison_lines(table: TableSpec, rows: pl.DataFrame, ranks: dict[str, list[str]], k: int,
+def comparison_lines(table: TableSpec, rows: pl.DataFrame, ranks: dict[str, dict[int, str]], k: int,
                      n_buckets: int) -> list[str]:
     """A markdown table of the table's paired comparisons (empty when it asks for none)."""
     chosen = pairs(table, rows)
@@ -95,14 +117,15 @@ def comparison_lines(table: TableSpec, rows: pl.DataFrame, ranks: dict[str, list
     scores = {name: user_scores(ranks[name], k) for name in {r["model"] for pair in chosen for r in pair}}
     groups = ("overall", *group_of_bucket(n_buckets))
     lines = ["| comparison | users | " + " | ".join(f"{g} nDCG@{k}" if g != "overall" else f"nDCG@{k}" for g in groups)
-             + " | cold − warm lift (95% CI) |", "|" + "---|" * (len(groups) + 3)]
+             + f" | cold − warm lift (95% CI) | nDCG@{k} lift per seed |", "|" + "---|" * (len(groups) + 4)]
     for mine, other in chosen:
         result = compare(scores[mine["model"]], scores[other["model"]], n_buckets)
         spread = result["cold_minus_warm"]
         contrast = "–" if spread is None else "{:+.1f} pp [{:+.1f}, {:+.1f}]".format(*(100 * v for v in spread))
         lines.append(f"| {mine['model']} vs {other['model']} | {result['overall']['users']} | "
-                     + " | ".join(_cell(result[g]) for g in groups) + f" | {contrast} |")
+                     + " | ".join(_cell(result[g]) for g in groups) + f" | {contrast} | {_seed_cell(result['by_seed'])} |")
     return lines + ["", f"Paired over the same test users, each user's nDCG@{k} averaged over the seeds: the "
                     f"relative lift of the mean and the two-sided Wilcoxon signed-rank p-value per group; cold − warm: "
                     f"the cold lift minus the warm lift, with a 95% percentile bootstrap interval ({RESAMPLES} "
-                    "resamples of each group's users)."]
+                    "resamples of each group's users); per seed: each seed's overall lift against the other model's "
+                    "run of the same seed (the user-level test does not see the spread between trainings)."]

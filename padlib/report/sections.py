@@ -54,7 +54,7 @@ def with_lifts(rows: pl.DataFrame, summary: pl.DataFrame, k: int) -> tuple[pl.Da
     return rows.with_columns(*[pl.Series(c, v, dtype=pl.String) for c, v in lifts.items()]), columns
 
 
-def table_section(table: TableSpec, summary: pl.DataFrame, baseline: str | None, ranks: dict[str, list[str]],
+def table_section(table: TableSpec, summary: pl.DataFrame, baseline: str | None, ranks: dict[str, dict[int, str]],
                   k: int, n_buckets: int) -> list[str]:
     """Markdown lines of one selected table: metrics ± std, relative improvements, paired tests."""
     rows = select(summary, table.rows)

@@ -133,10 +133,10 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
     with atomic_path(out_csv) as tmp:
         rows.write_csv(tmp)
     group_bar_chart(summary, f"HR@{k}", out_png, title=f"{dataset}: HR@{k} by item popularity (test)")
-    ranks: dict[str, list[str]] = {}
+    ranks: dict[str, dict[int, str]] = {}
     for run in runs:
         if run.get("ranks"):
-            ranks.setdefault(run["model"], []).append(run["ranks"])
+            ranks.setdefault(run["model"], {})[run["seed"]] = run["ranks"]
     figure_lines = draw_figures(spec.figures, {**(figure_paths or {}), "_report": out_md}, summary, kendall, k)
     diagnostics = diagnostics_section(loaded, k, gates_png, _markdown_frame) if gates_png else []
     n_jobs, total = grid_wall_time(loaded, [entry["path"] for entry in kendall])
