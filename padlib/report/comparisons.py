@@ -39,14 +39,14 @@ def user_scores(ranks_paths: dict[int, str], k: int) -> UserScores:
     if not ranks_paths:
         raise ValueError("no test ranks to score")
     frames = {seed: read_parquet(path, ["user_idx", "bucket", "rank"]).sort("user_idx")
-              for seed, path in ranks_paths.items()}
+              for seed, path in sorted(ranks_paths.items())}
     first_seed = next(iter(frames))
     users, buckets = frames[first_seed]["user_idx"].to_numpy(), frames[first_seed]["bucket"].to_numpy()
     for seed, frame in frames.items():
         if not np.array_equal(frame["user_idx"].to_numpy(), users):
             raise ValueError(f"{ranks_paths[seed]}: its test users differ from {ranks_paths[first_seed]}'s; a paired "
                              "test needs the same users")
-    by_seed = {seed: ndcg(frame["rank"].to_numpy(), k) for seed, frame in sorted(frames.items())}
+    by_seed = {seed: ndcg(frame["rank"].to_numpy(), k) for seed, frame in frames.items()}
     return UserScores(users, buckets, np.mean(list(by_seed.values()), axis=0), by_seed)
 
 
@@ -93,19 +93,23 @@ def compare(a: UserScores, b: UserScores, n_buckets: int) -> dict[str, Any]:
     return result
 
 
+def lift_text(lift: float | None) -> str:
+    """A relative improvement as the report writes it: "+3.1%", or "n/a (base 0)" for None."""
+    return "n/a (base 0)" if lift is None else f"{100 * lift:+.1f}%"
+
+
 def _seed_cell(lifts: dict[int, float | None]) -> str:
     """"+3.1% / -0.4% / +2.2% (2 of 3 above)": each common seed's overall lift, in seed order."""
     if not lifts:
         return "–"
-    shown = " / ".join("n/a (base 0)" if v is None else f"{100 * v:+.1f}%" for v in lifts.values())
     above = sum(v is not None and v > 0 for v in lifts.values())
-    return f"{shown} ({above} of {len(lifts)} above)"
+    return f"{' / '.join(lift_text(v) for v in lifts.values())} ({above} of {len(lifts)} above)"
 
 
 def _cell(block: dict[str, Any]) -> str:
     if block["lift"] is None:
         return "–" if not block["users"] else f"n/a (base 0), p = {block['p']:.2g}"
-    return f"{100 * block['lift']:+.1f}% (p = {block['p']:.2g})"
+    return f"{lift_text(block['lift'])} (p = {block['p']:.2g})"
 
 
 def comparison_lines(table: TableSpec, rows: pl.DataFrame, ranks: dict[str, dict[int, str]], k: int,

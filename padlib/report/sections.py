@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from padlib.analysis.stats import relative_improvement
-from padlib.report.comparisons import comparison_lines
+from padlib.report.comparisons import comparison_lines, lift_text
 from padlib.report.spec import Selection, TableSpec
 from padlib.report.table import GROUP_NAMES, to_markdown
 
@@ -37,8 +37,7 @@ def baseline_row(summary: pl.DataFrame, row: dict[str, Any]) -> dict[str, Any] |
 def _lift(value: float | None, base: float | None) -> str:
     if value is None or base is None:
         return "–"
-    lift = relative_improvement(value, base)
-    return "n/a (base 0)" if lift is None else f"{100 * lift:+.1f}%"
+    return lift_text(relative_improvement(value, base))
 
 
 def with_lifts(rows: pl.DataFrame, summary: pl.DataFrame, k: int) -> tuple[pl.DataFrame, list[str]]:
