@@ -146,4 +146,4 @@ def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, datas
     phase1 = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/(id[^/]*)/model\.pt", stdout))
     assert phase1 == {"id", "id-init-xavier", "id-init-xavier-linear", "id-sasrec.block-pre-ln"}
     aligned = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/smollm2/align/([^/]+)/model\.pt", stdout))
-    assert aligned == {"pad", "pad-mmd-mean", "pad-forward-text", "pad-xavier", "pad-xavier-linear", "pad-pre-ln"}
+    assert aligned == {"pad", "pad-mmd-mean", "pad-separate-text", "pad-xavier", "pad-xavier-linear", "pad-pre-ln"}

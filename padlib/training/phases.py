@@ -22,7 +22,7 @@ from padlib.training.stage import TrainingStage
 ANCHORINGS = ("rec", "none", "frozen")
 # Defaults of the optional align keys (the schema's ``default:`` values; tests/test_schema.py checks them).
 ALIGN_DEFAULTS = {"loss": "mmd", "sample": "rows", "multi_kernel": "sum", "temperature": 0.07,
-                  "text_vectors": "separate"}
+                  "text_vectors": "forward"}
 TEXT_VECTORS = ("separate", "forward")
 
 
