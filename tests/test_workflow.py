@@ -127,6 +127,9 @@ def test_tiny_end_to_end_run_writes_the_report(tiny_project):
     emb = pl.read_parquet(tiny_project / "results/tiny/embeddings/tinyllama.parquet")
     assert emb.height == pl.read_parquet(tiny_project / "results/tiny/data/items.parquet").height
     assert (tiny_project / "logs/tiny/sasrec/seed0/tinyllama/align/pad.log").stat().st_size > 0
+    manifest = json.loads((tiny_project / "results/tiny/sasrec/seed0/tinyllama/align/pad/model.pt.manifest.json").read_text())
+    align = manifest["config"]["align"]   # the options the code filled in are recorded, not only the config's
+    assert align["gamma"] == 0.2 and align["text_vectors"] == "forward" and align["multi_kernel"] == "sum"
 
 
 def test_embedding_was_sharded_and_a_lost_shard_alone_is_redone(tiny_project, tmp_path):

@@ -118,7 +118,7 @@ def alignment_loss(cfg: dict[str, Any]):
 def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: dict[str, Any], seed: int, *,
           device: str = "auto") -> FitResult:
     """Phase 2: the alignment expert, initialised from the phase-1 ID table and backbone."""
-    cfg = params["align"]
+    cfg = {**ALIGN_DEFAULTS, **params["align"]}
     if cfg["anchoring"] not in ANCHORINGS:
         raise ConfigError(f"align.anchoring: {cfg['anchoring']!r} is not one of {ANCHORINGS}")
     stage = TrainingStage.open(data_dir, out, params, seed, device, embeddings, (pretrain_ckpt,))
@@ -133,9 +133,9 @@ def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: 
     model = SingleExpert(expert)
     train = TrainConfig(**{**params["train"], "bce_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
     extra = alignment_loss(cfg) if cfg["gamma"] > 0 else None
-    expert.items.keep_text = extra is not None and {**ALIGN_DEFAULTS, **cfg}["text_vectors"] == "forward"
+    expert.items.keep_text = extra is not None and cfg["text_vectors"] == "forward"
     result = stage.fit(model, train, "align", extra_loss=extra)
-    stage.save(model, "align", result)
+    stage.save(model, "align", result, config={**params, "align": cfg})
     return result
 
 

@@ -53,9 +53,13 @@ class TrainingStage:
         resume = Resume.for_run(self.out, self.params, self.seed, files)
         return fit(model, self.data, train, self.seed, self.device, desc=desc, resume=resume, **options)
 
-    def save(self, model: nn.Module, phase: str, result: FitResult, **extra: Any) -> None:
-        save_run(self.out, model, phase, self.data, self.model_cfg, result, self.params, self.inputs, self.seed,
-                 self.device, **extra)
+    def save(self, model: nn.Module, phase: str, result: FitResult, *, config: dict[str, Any] | None = None,
+             **extra: Any) -> None:
+        """``config``: what the manifest records, when the stage filled defaults into its params (the
+        params stay the resume fingerprint and Snakemake's trigger, so a default the code fills must
+        show up here to tell two runs apart)."""
+        save_run(self.out, model, phase, self.data, self.model_cfg, result, config or self.params, self.inputs,
+                 self.seed, self.device, **extra)
 
 
 def save_run(out: str, model: nn.Module, phase: str, data: SequenceData, model_cfg: ModelConfig,
