@@ -112,11 +112,13 @@ def test_tiny_end_to_end_run_writes_the_report(tiny_project):
     assert "| SASRec |" in report and "| PAD |" in report
     rows = pl.read_csv(tiny_project / "results/tiny/report.csv")
     assert rows["model"].to_list() == ["SASRec", "PAD"]
-    for value in rows["HR@10"].to_list() + rows["nDCG@10"].to_list():
+    for value in rows["HR@10"].to_list() + rows["nDCG@10"].to_list() + rows["valid nDCG@10"].to_list():
         assert 0.0 <= value <= 1.0
     assert (tiny_project / "results/tiny/hr_by_group.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((tiny_project / "results/tiny/sasrec/seed0/tinyllama/pad/metrics.json").read_text())
     assert metrics["test"]["overall"]["users"] == rows["users"][0]
+    assert rows["valid nDCG@10"][1] == pytest.approx(metrics["valid"]["overall"]["ndcg@10"])
+    assert "| model | seeds | valid nDCG@10 | HR@10 |" in report
     diagnostics = metrics["diagnostics"]
     assert sorted(diagnostics["experts"]) == ["aligned", "id", "text"] and "gate_prior" in diagnostics
     assert len(diagnostics["gate"]["learned"]["text"]) == 10

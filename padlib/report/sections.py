@@ -11,7 +11,7 @@ import polars as pl
 from padlib.analysis.stats import relative_improvement
 from padlib.report.comparisons import comparison_lines, lift_text
 from padlib.report.spec import Selection, TableSpec
-from padlib.report.table import GROUP_NAMES, to_markdown
+from padlib.report.table import GROUP_NAMES, metric_columns, to_markdown
 
 
 def select(summary: pl.DataFrame, rows: Selection) -> pl.DataFrame:
@@ -60,8 +60,7 @@ def table_section(table: TableSpec, summary: pl.DataFrame, baseline: str | None,
     if not rows.height:
         return [f"## {table.title}", "", "(none of these models were run)", ""]
     rows, lift_columns = with_lifts(rows, summary, k)
-    metrics = [f"HR@{k}", f"nDCG@{k}"] + [f"{g} {m}@{k}" for g in GROUP_NAMES for m in ("HR", "nDCG")]
-    lines = [f"## {table.title}", "", to_markdown(rows, metrics + lift_columns), ""]
+    lines = [f"## {table.title}", "", to_markdown(rows, metric_columns(k) + lift_columns), ""]
     if baseline is not None:
         lines.append(f"Δ: relative improvement over the ID-only model (`{baseline}`) of the same backbone, trained "
                      "with the same loss.")

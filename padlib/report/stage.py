@@ -16,7 +16,7 @@ from padlib.io import atomic_path, manifest_path, read_json, read_json_artifact,
 from padlib.report.diagnostics import diagnostics_section
 from padlib.report.sections import baseline_row, select, table_section
 from padlib.report.spec import FigureSpec, ReportSpec
-from padlib.report.table import GROUP_NAMES, aggregate, metric_rows, to_markdown
+from padlib.report.table import GROUP_NAMES, aggregate, metric_columns, metric_rows, to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
     log.info("grid wall time: %d distinct stage artifacts, %.0f s (%.2f h)", n_jobs, total, total / 3600)
 
     stats = read_json(manifest_path(data_artifact)).get("stats", {})
-    metric_cols = [f"HR@{k}", f"nDCG@{k}"] + [f"{g} {m}@{k}" for g in GROUP_NAMES for m in ("HR", "nDCG")]
+    metric_cols = metric_columns(k)
     time_cols = [f"{stage} s" for stage in STAGES if f"{stage} s" in rows.columns]
     run_times = rows.select("model", "seed", *time_cols).with_columns(
         pl.sum_horizontal(*time_cols).alias("total s"))
@@ -155,7 +155,8 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         "",
         f"Data after the PAD protocol: {stats.get('users', '?')} users, {stats.get('items', '?')} items, "
         f"{stats.get('interactions', '?')} interactions. Test split, full ranking over all items with "
-        f"{_masked(runs)}; best-validation checkpoints; mean ± std over seeds.",
+        f"{_masked(runs)}; best-validation checkpoints (`valid nDCG@{k}`: the validation split's, on which "
+        "each checkpoint was picked and every default chosen); mean ± std over seeds.",
         "",
         *sections,
         *(["## Figures", "", *figure_lines] if figure_lines else []),

@@ -12,16 +12,18 @@ KEYS = ("backbone", "encoder", "variant", "reference")
 
 
 def metric_rows(runs: list[dict[str, Any]], k: int = 10) -> pl.DataFrame:
-    """One row per (model, seed) run: overall and group HR/nDCG on the test split, and stage times.
+    """One row per (model, seed) run: overall and group HR/nDCG on the test split, the validation
+    nDCG the checkpoint was picked on (what every fidelity decision reads), and stage times.
 
     Each run is ``{"model", "seed", "metrics": <metrics.json>, "stage_times": {stage: seconds}}``
     and may name its ``backbone`` / ``encoder`` / ``variant`` (kept as key columns).
     """
     rows = []
     for run in runs:
-        test = run["metrics"]["test"]
+        test, valid = run["metrics"]["test"], run["metrics"].get("valid")
         keys = {key: run.get(key) or "" for key in KEYS}
         row = {"model": run["model"], **keys, "seed": run["seed"], "users": test["overall"]["users"],
+               f"valid nDCG@{k}": valid["overall"][f"ndcg@{k}"] if valid else None,
                f"HR@{k}": test["overall"][f"hr@{k}"], f"nDCG@{k}": test["overall"][f"ndcg@{k}"]}
         for group in GROUP_NAMES:
             block = test["groups"][group]
@@ -32,6 +34,12 @@ def metric_rows(runs: list[dict[str, Any]], k: int = 10) -> pl.DataFrame:
         row["best epoch"] = run["metrics"]["best_epoch"]
         rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def metric_columns(k: int) -> list[str]:
+    """The columns of every metrics table: the validation nDCG the checkpoint was picked on, then the
+    test HR and nDCG overall and per popularity group."""
+    return [f"valid nDCG@{k}", f"HR@{k}", f"nDCG@{k}"] + [f"{g} {m}@{k}" for g in GROUP_NAMES for m in ("HR", "nDCG")]
 
 
 def aggregate(rows: pl.DataFrame) -> pl.DataFrame:
