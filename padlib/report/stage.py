@@ -143,7 +143,6 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
     log.info("grid wall time: %d distinct stage artifacts, %.0f s (%.2f h)", n_jobs, total, total / 3600)
 
     stats = read_json(manifest_path(data_artifact)).get("stats", {})
-    metric_cols = metric_columns(k)
     time_cols = [f"{stage} s" for stage in STAGES if f"{stage} s" in rows.columns]
     run_times = rows.select("model", "seed", *time_cols).with_columns(
         pl.sum_horizontal(*time_cols).alias("total s"))
@@ -164,7 +163,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         *diagnostics,
         "## All models",
         "",
-        to_markdown(summary, metric_cols),
+        to_markdown(summary, metric_columns(k)),
         "",
         "Warm = buckets 1–3, median = 4–7, cold = 8–10 (equal training-interaction mass per bucket).",
         "",

@@ -58,8 +58,9 @@ class TrainingStage:
         """``config``: what the manifest records, when the stage filled defaults into its params (the
         params stay the resume fingerprint and Snakemake's trigger, so a default the code fills must
         show up here to tell two runs apart)."""
-        save_run(self.out, model, phase, self.data, self.model_cfg, result, config or self.params, self.inputs,
-                 self.seed, self.device, **extra)
+        manifest_config = self.params if config is None else config
+        save_run(self.out, model, phase, self.data, self.model_cfg, result, manifest_config, self.inputs, self.seed,
+                 self.device, **extra)
 
 
 def save_run(out: str, model: nn.Module, phase: str, data: SequenceData, model_cfg: ModelConfig,
