@@ -67,10 +67,7 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
         if error.validator == "oneOf" and error.context:
             error = min(error.context, key=lambda e: len(list(e.absolute_path)))
         raise ConfigError(f"config key {_key_path(error)}: {_message(error)}")
-    for name, encoder in config["encoders"].items():
-        for key, spec in schema["properties"]["encoders"]["additionalProperties"]["properties"].items():
-            if "default" in spec:
-                encoder.setdefault(key, copy.deepcopy(spec["default"]))
+    fill_defaults(config, schema)
     for name, encoder in config["encoders"].items():
         check_encoder_attention(name, encoder)
     for key, names in (("datasets", config["sources"]), ("encoders", config["encoders"])):
@@ -80,6 +77,29 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
             raise ConfigError(f"config key run.{key}: {unknown} not defined under {target} (defined: {sorted(names)})")
     check_encoder_dirs(config)
     return config
+
+
+def _fill(section: dict[str, Any], properties: dict[str, Any]) -> None:
+    for key, spec in properties.items():
+        if "default" in spec:
+            section.setdefault(key, copy.deepcopy(spec["default"]))
+
+
+def fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Write the schema's defaults into the sections the training and embedding code read.
+
+    The rules' params are these sections, so a default then reaches Snakemake's params trigger:
+    changing one (in the schema, which the code's defaults are tested against) reruns the stages it
+    changes, and two runs made under different defaults are told apart by their manifests' config."""
+    defs = schema["$defs"]
+    _fill(config["align"], defs["align_options"]["properties"])
+    _fill(config["finetune"], defs["finetune_options"]["properties"])
+    _fill(config["model"], defs["model_options"]["properties"])
+    _fill(config["protocol"], schema["properties"]["protocol"]["properties"])
+    for name, options in config["backbones"].items():
+        _fill(options, defs["backbone_options"]["properties"][name]["properties"])
+    for encoder in config["encoders"].values():
+        _fill(encoder, schema["properties"]["encoders"]["additionalProperties"]["properties"])
 
 
 def check_encoder_attention(name: str, encoder: dict[str, Any]) -> None:

@@ -98,6 +98,23 @@ def test_phase_3_ablations_share_pads_alignment_and_anchorings_do_not(grid):
     assert plan.aligned_model("ml-1m", "sasrec", 0, "smollm2", "pad-frozen").endswith("/align/pad-frozen/model.pt")
 
 
+def test_the_schema_defaults_are_in_the_params_so_a_variant_naming_one_shares_the_run():
+    """A default the config leaves out still reaches the align and finetune params (changing it reruns
+    phase 2 and 3), and a variant spelling that default out is the same alignment, not a second one."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["variants"]["pad-forward"] = {"method": "pad", "align": {"text_vectors": "forward", "loss": "mmd"}}
+    plan = Plan.from_config(validate_config(config, REPO / "schemas" / "config.schema.yaml"))
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())["$defs"]
+    align = plan.stage_params("align", "sasrec", "pad")["align"]
+    assert {k: align[k] for k in ("loss", "multi_kernel", "sample", "temperature", "text_vectors")} == {
+        k: schema["align_options"]["properties"][k]["default"]
+        for k in ("loss", "multi_kernel", "sample", "temperature", "text_vectors")}
+    assert plan.stage_params("finetune", "sasrec", "pad")["finetune"]["gate_hidden"] == \
+        schema["finetune_options"]["properties"]["gate_hidden"]["default"]
+    assert list(plan.alignments) == ["pad"]
+    assert plan.aligned_model("ml-100k", "sasrec", 0, "smollm2", "pad-forward").endswith("/align/pad/model.pt")
+
+
 def test_a_train_override_gets_its_own_phase_1_model_and_params(grid):
     plan = Plan.from_config(grid)
     assert {name: runs["train"] for name, runs in plan.pretrains.items()} == {"id": {}, "id-loss-softmax": {"loss": "softmax"}}
