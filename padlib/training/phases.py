@@ -20,7 +20,8 @@ from padlib.training.loop import Batch, FitResult, TrainConfig
 from padlib.training.stage import TrainingStage
 
 ANCHORINGS = ("rec", "none", "frozen")
-# Defaults of the optional align keys (the schema's ``default:`` values; tests/test_schema.py checks them).
+# Defaults of the optional align keys for direct calls with partial params: the workflow's params already
+# carry the schema's ``default:`` values, which tests/test_schema.py checks these against.
 ALIGN_DEFAULTS = {"loss": "mmd", "sample": "rows", "multi_kernel": "sum", "temperature": 0.07,
                   "text_vectors": "forward"}
 TEXT_VECTORS = ("separate", "forward")

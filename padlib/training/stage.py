@@ -55,9 +55,9 @@ class TrainingStage:
 
     def save(self, model: nn.Module, phase: str, result: FitResult, *, config: dict[str, Any] | None = None,
              **extra: Any) -> None:
-        """``config``: what the manifest records, when the stage filled defaults into its params (the
-        params stay the resume fingerprint and Snakemake's trigger, so a default the code fills must
-        show up here to tell two runs apart)."""
+        """``config``: what the manifest records, when the stage filled defaults into its params. Under
+        the workflow the params already carry the schema's defaults (``padlib.config.fill_defaults``);
+        this covers direct calls with partial params, whose manifests would otherwise omit them."""
         manifest_config = self.params if config is None else config
         save_run(self.out, model, phase, self.data, self.model_cfg, result, manifest_config, self.inputs, self.seed,
                  self.device, **extra)
