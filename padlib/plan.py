@@ -29,7 +29,7 @@ from typing import Any
 from padlib.config import phase_train
 from padlib.report.spec import FigureSpec, ReportSpec, parse_report
 from padlib.variants import (DEFAULT_LABELS, DEFAULT_PRETRAIN, TEXT_METHODS, Experiment, Variant, alignments,
-                             experiments, pretrains, resolve_variants)
+                             experiments, phase1_settings, pretrains, resolve_variants)
 
 DATA = "results/{dataset}/data/items.parquet"
 EMBEDDINGS = "results/{dataset}/embeddings/{encoder}.parquet"
@@ -167,7 +167,8 @@ class Plan:
         config = self.config
         if rule == "pretrain":
             overrides = self.pretrains[name]
-            return self._stage("pretrain", backbone, overrides["train"], overrides)
+            params = self._stage("pretrain", backbone, overrides["train"], overrides)
+            return {**params, "model": phase1_settings(params["model"])}
         variant = self.variants[name]
         overrides = variant.overrides
         if rule == "align":

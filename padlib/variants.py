@@ -37,6 +37,13 @@ DEFAULT_LABELS = {"id": "ID-only", "pad": "PAD", "hybrid": "Hybrid", "morec": "M
 DEFAULT_PRETRAIN = "id"
 # A variant's overrides that change its phase-1 model (and so every later phase).
 PHASE1_OVERRIDES = ("train", "model", "backbones")
+# ``model`` keys only the text path reads: they neither name nor retrain the ID-only phase-1 model.
+TEXT_MODEL_KEYS = ("text_norm", "projection_layers", "projection_dropout", "fusion_dropout")
+
+
+def phase1_settings(model: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` settings the ID-only phase 1 reads (``TEXT_MODEL_KEYS`` left out)."""
+    return {key: value for key, value in model.items() if key not in TEXT_MODEL_KEYS}
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ def pretrain_name(train: dict[str, Any], model: dict[str, Any] | None = None,
                   backbones: dict[str, dict[str, Any]] | None = None) -> str:
     """The phase-1 run a variant's overrides train: ``id``, or ``id-`` + its settings
     (``id-loss-softmax``, ``id-init-xavier``, ``id-sasrec.block-official``)."""
-    settings = [*sorted(train.items()), *sorted((model or {}).items()),
+    settings = [*sorted(train.items()), *sorted(phase1_settings(model or {}).items()),
                 *sorted((f"{name}.{key}", value) for name, options in (backbones or {}).items()
                         for key, value in options.items())]
     return "-".join([DEFAULT_PRETRAIN, *(f"{key}-{value}" for key, value in settings)])

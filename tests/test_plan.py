@@ -271,3 +271,18 @@ def test_model_and_backbone_overrides_get_their_own_phase_1_model_and_reach_ever
         assert backbone["block"] == "official" and backbone["blocks"] == config["backbones"]["sasrec"]["blocks"]
     assert plan.reference_variant(plan.variants["pad-xavier"]) == "sasrec-xavier"
     assert plan.reference_variant(plan.variants["pad"]) == "sasrec"
+
+
+def test_text_only_model_keys_share_the_phase1_model():
+    """A variant that changes only the text path (model.text_norm, the projection) starts from the
+    default phase-1 model: those keys neither name nor enter the ID-only phase 1's params."""
+    config = load()
+    config["variants"]["pad-raw"] = {"method": "pad", "model": {"text_norm": "none", "projection_dropout": 0.3}}
+    config["run"]["variants"] = ["sasrec", "pad", "pad-raw"]
+    plan = Plan.from_config(validate_config(config, REPO / "schemas" / "config.schema.yaml"))
+    assert sorted(plan.pretrains) == ["id"]
+    assert plan.phase1_model("ml-100k", "sasrec", 0, "pad-raw") == plan.phase1_model("ml-100k", "sasrec", 0, "pad")
+    assert "text_norm" not in plan.stage_params("pretrain", "sasrec", "id")["model"]
+    assert plan.stage_params("align", "sasrec", "pad-raw")["model"]["text_norm"] == "none"
+    assert plan.stage_params("finetune", "sasrec", "pad-raw")["model"]["projection_dropout"] == 0.3
+    assert plan.reference_variant(plan.variants["pad-raw"]) == "sasrec"
