@@ -152,3 +152,26 @@ def test_weighted_distinct_rows_equal_the_repeated_rows_in_value_and_gradient(ke
         assert torch.allclose(a, b, rtol=1e-8, atol=1e-9)   # the rounding of d² between copies of a row
     with pytest.raises(ValueError, match="paired"):
         mmd2(x, y[:3], kernel=kernel, weights=counts)
+
+
+def test_tllib_estimator_matches_tllib_on_repeated_rows():
+    """padlib's tllib estimator over distinct rows with counts equals tllib's loss over the repeated
+    rows (transcribed in tests/official_reference.py), value and gradient, in float64."""
+    from padlib.losses.mmd import grouped_mmd2
+    from tests.official_reference import tllib_mkmmd
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(6, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    y = (torch.randn(6, 5, generator=g, dtype=torch.float64) + 0.4).requires_grad_()
+    counts = torch.tensor([3, 1, 2, 1, 4, 1])
+    rows = torch.repeat_interleave(torch.arange(6), counts)
+    expected = tllib_mkmmd(x[rows], y[rows])
+    ex_grad = torch.autograd.grad(expected, (x, y))
+    valid = torch.ones(1, 6, dtype=torch.bool)
+    got = grouped_mmd2(x[None], y[None], valid, multi_kernel="sum", weights=counts[None].double(), estimator="tllib")
+    got_grad = torch.autograd.grad(got, (x, y))
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), abs=1e-12)
+    for a, b in zip(got_grad, ex_grad):
+        assert torch.allclose(a, b, atol=1e-12, rtol=0)
+    vstat = grouped_mmd2(x[None], y[None], valid, multi_kernel="sum", weights=counts[None].double())
+    assert abs(float(vstat.detach()) - float(expected.detach())) > 1e-3  # the two estimators differ: the test can tell them apart

@@ -21,6 +21,10 @@ import torch.nn.functional as F
 KERNELS = ("gaussian", "laplacian", "linear", "cosine")
 DEFAULT_SCALES = (-3, -2, -1, 0, 1)
 MULTI_KERNEL = ("mean", "sum")  # how the m kernels combine: averaged, or summed (the official tllib loss)
+# The estimator: the biased V-statistic (every pair, 1/n², bandwidth over the off-diagonal pairs), or
+# tllib's MultipleKernelMaximumMeanDiscrepancy, which the official code uses: within-sample pairs i ≠ j
+# at 1/(n(n−1)), cross pairs at 1/n², plus the constant 2/(n−1), bandwidth over all (2n)² pairs.
+ESTIMATORS = ("vstat", "tllib")
 
 
 def _squared_distances(z: torch.Tensor) -> torch.Tensor:
@@ -150,19 +154,52 @@ def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[
     return total / len(scales)
 
 
+def tllib_mmd2(x: torch.Tensor, y: torch.Tensor, scales: Sequence[float] = DEFAULT_SCALES,
+               weights: torch.Tensor | None = None) -> torch.Tensor:
+    """tllib's Gaussian MK-MMD estimate (``tllib.alignment.dan``), the official code's loss, with the
+    m kernels summed: Σ_k exp(−d²/(2·2^k·σ̄²)), σ̄² the mean squared distance over all (2n)² pairs of
+    the pooled sample, zero diagonal included (detached); within-sample pairs i ≠ j weigh
+    1/(n(n−1)), cross pairs −1/n² (both blocks), and 2/(n−1) is added for the missing diagonal.
+    ``weights`` [n] (x and y paired): row i stands for ``weights[i]`` equal rows of both samples,
+    and the within-sample sums drop each stood-for row's pair with itself."""
+    if x.shape != y.shape:
+        raise ValueError(f"the tllib estimator needs paired samples; got {tuple(x.shape)} and {tuple(y.shape)}")
+    w = torch.ones(x.shape[0], dtype=x.dtype, device=x.device) if weights is None else weights.to(x.dtype)
+    z = torch.cat([x, y])
+    pooled = torch.cat([w, w])
+    d2 = _squared_distances(z)
+    n = w.sum()
+    base = (pooled @ d2.detach() @ pooled) / (2.0 * n) ** 2
+    k = sum(torch.exp(-d2 / (2.0 * 2.0 ** s * base)) for s in scales)
+    m = x.shape[0]
+    diagonal = (w * k.diagonal()[:m]).sum() + (w * k.diagonal()[m:]).sum()  # each row with itself
+    within = w @ k[:m, :m] @ w + w @ k[m:, m:] @ w - diagonal
+    return within / (n * (n - 1)) - 2.0 * (w @ k[:m, m:] @ w) / n ** 2 + 2.0 / (n - 1)
+
+
 def grouped_mmd2(x: torch.Tensor, y: torch.Tensor, valid: torch.Tensor, kernel: str = "gaussian",
                  scales: Sequence[float] = DEFAULT_SCALES, multi_kernel: str = "mean",
-                 weights: torch.Tensor | None = None) -> torch.Tensor:
+                 weights: torch.Tensor | None = None, estimator: str = "vstat") -> torch.Tensor:
     """The mean over G paired samples of ``mmd2``: x, y [G, n, d], group g being the rows where
     ``valid`` [G, n] is True (both samples have the same rows), each row standing for ``weights``
     [G, n] rows when given. One group at a time keeps each group's n²-sized work in cache.
 
     ``multi_kernel: sum`` adds the m Gaussian or Laplacian kernels instead of averaging them, as the
-    official code's tllib loss does: the same MMD times m (MMD² is linear in the kernel)."""
+    official code's tllib loss does: the same MMD times m (MMD² is linear in the kernel).
+    ``estimator: tllib`` computes each group's value as ``tllib_mmd2`` (Gaussian kernel only; its
+    kernels are summed, so ``multi_kernel: mean`` divides it by m)."""
     if multi_kernel not in MULTI_KERNEL:
         raise ValueError(f"unknown multi-kernel combination {multi_kernel!r}; expected one of {MULTI_KERNEL}")
     if kernel not in KERNELS:
         raise ValueError(f"unknown MMD kernel {kernel!r}; expected one of {KERNELS}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown MMD estimator {estimator!r}; expected one of {ESTIMATORS}")
+    if estimator == "tllib":
+        if kernel != "gaussian":
+            raise ValueError(f"the tllib MMD estimator has Gaussian kernels only, not {kernel!r}")
+        total = sum(tllib_mmd2(x[g][valid[g]], y[g][valid[g]], scales,
+                               None if weights is None else weights[g][valid[g]]) for g in range(x.shape[0]))
+        return total / x.shape[0] / (len(scales) if multi_kernel == "mean" else 1)
     total = sum(mmd2(x[g][valid[g]], y[g][valid[g]], kernel, scales, None if weights is None else weights[g][valid[g]])
                 for g in range(x.shape[0]))
     summed = multi_kernel == "sum" and kernel in ("gaussian", "laplacian")

@@ -51,8 +51,13 @@ class TextItems(nn.Module):
     def n_items(self) -> int:
         return self.text.shape[0] - 1
 
+    def project(self, idx: torch.Tensor) -> torch.Tensor:
+        """The projection of each index's text, padding included: the official code projects the
+        padding row's (all-zero) text too, and its alignment sample compares that vector."""
+        return self.proj(self.text[idx])
+
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.text[idx]) * (idx != 0).unsqueeze(-1)
+        return self.project(idx) * (idx != 0).unsqueeze(-1)
 
 
 class FusedItems(nn.Module):
@@ -77,7 +82,7 @@ class FusedItems(nn.Module):
         return self.ids.n_items
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        text = self.text(idx)
+        text = self.text.project(idx)  # the padding rows' output is zeroed below
         if self.keep_text and self.training and torch.is_grad_enabled():
             self._kept.append((idx.reshape(-1), text.reshape(-1, text.shape[-1])))
         return self.fuse(torch.cat([self.ids(idx), text], dim=-1)) * (idx != 0).unsqueeze(-1)
@@ -85,12 +90,16 @@ class FusedItems(nn.Module):
     def kept_text(self, items: torch.Tensor) -> torch.Tensor:
         """The projected text of ``items`` that the forwards since the last call computed (their
         dropout draw included), and forget them; a fresh pass when no forward ran (a phase 2
-        without the recommendation loss)."""
+        without the recommendation loss). The padding item 0 is the projection of the all-zero
+        text (``TextItems.project``), computed afresh when no forward had a padded position."""
         if not self._kept:
-            return self.text(items)
+            return self.text.project(items)
         idx = torch.cat([i for i, _ in self._kept])
         vectors = torch.cat([v for _, v in self._kept])
         self._kept.clear()
+        if bool((items == 0).any()) and not bool((idx == 0).any()):
+            idx = torch.cat([idx, idx.new_zeros(1)])
+            vectors = torch.cat([vectors, self.text.project(idx[-1:]).to(vectors.dtype)])
         idx, order = idx.sort()
         pos = torch.searchsorted(idx, items).clamp_max(idx.numel() - 1)
         if not bool((idx[pos] == items).all()):

@@ -13,7 +13,7 @@ import torch
 
 from padlib.errors import ConfigError
 from padlib.losses.infonce import info_nce
-from padlib.losses.mmd import MULTI_KERNEL, grouped_mmd2
+from padlib.losses.mmd import ESTIMATORS, MULTI_KERNEL, grouped_mmd2
 from padlib.models.build import GATE_HIDDEN, aligned_expert, id_expert, load_checkpoint, pad_model
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import Batch, FitResult, TrainConfig
@@ -23,7 +23,7 @@ ANCHORINGS = ("rec", "none", "frozen")
 # Defaults of the optional align keys for direct calls with partial params: the workflow's params already
 # carry the schema's ``default:`` values, which tests/test_schema.py checks these against.
 ALIGN_DEFAULTS = {"loss": "mmd", "sample": "rows", "multi_kernel": "sum", "temperature": 0.07,
-                  "text_vectors": "forward"}
+                  "text_vectors": "forward", "estimator": "vstat"}
 TEXT_VECTORS = ("separate", "forward")
 
 
@@ -39,7 +39,7 @@ def pretrain(data_dir: str, out: str, params: dict[str, Any], seed: int, *, devi
 ALIGNMENT_LOSSES = ("mmd", "infonce")
 
 
-ALIGNMENT_SAMPLES = ("distinct", "rows")
+ALIGNMENT_SAMPLES = ("distinct", "rows", "official")
 
 
 def sample_groups(batch: Batch, users: int | None, sample: str = "distinct") -> list[torch.Tensor]:
@@ -47,23 +47,34 @@ def sample_groups(batch: Batch, users: int | None, sample: str = "distinct") -> 
     batch (the official code computes its MMD on each process's 16-user batch and averages the
     gradients over 8 processes), or for the whole batch when ``users`` is None.
 
-    ``distinct``: each item of the group once. ``rows`` (the official code): every non-padding row
-    the group feeds the model, duplicates included: each user's sequence (inputs and the last
-    target) and its sampled negatives.
+    ``distinct``: each item of the group once. ``rows``: every non-padding row the group feeds the
+    model, duplicates included: each user's sequence (inputs and the last target) and a sampled
+    negative at each of its positions. ``official``: exactly the official code's rows
+    (``data_utils/dataset.py``): per user the left-padded sequence of ``L + 1`` items and the
+    negatives at its valid positions, item 0 at the padded ones and after the last, so the padding
+    rows (item 0: the projected all-zero text against the ID table's row 0) are in the sample.
     """
     n = batch.history.shape[0]
     step = n if users is None else users
     groups = []
     for lo in range(0, n, step):
         history, target = batch.history[lo:lo + step], batch.target[lo:lo + step]
-        parts = [history, target[:, -1:] if sample == "rows" else target]  # rows: the sequence, each item once
+        parts = [history, target if sample == "distinct" else target[:, -1:]]  # the sequence, each item once
         if batch.negatives is not None:
-            parts.append(batch.negatives[lo:lo + step])
+            negatives = batch.negatives[lo:lo + step]
+            if sample == "official":
+                negatives = torch.cat([negatives * (target != 0), negatives.new_zeros(negatives.shape[0], 1)], 1)
+            parts.append(negatives)
         items = torch.cat([p.reshape(-1) for p in parts])
-        if sample != "rows":
+        if sample == "distinct":
             items = torch.unique(items)
-        groups.append(items[items != 0])
+        groups.append(items if sample == "official" else items[items != 0])
     return groups
+
+
+def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Autocast's half-precision vectors in fp32 for the pairwise distances; float64 stays (tests)."""
+    return x if x.dtype == torch.float64 else x.float()
 
 
 def alignment_loss(cfg: dict[str, Any]):
@@ -86,16 +97,23 @@ def alignment_loss(cfg: dict[str, Any]):
         raise ConfigError(f"align.multi_kernel: {multi_kernel!r} is not one of {MULTI_KERNEL}")
     if cfg["text_vectors"] not in TEXT_VECTORS:
         raise ConfigError(f"align.text_vectors: {cfg['text_vectors']!r} is not one of {TEXT_VECTORS}")
+    if cfg["estimator"] not in ESTIMATORS:
+        raise ConfigError(f"align.estimator: {cfg['estimator']!r} is not one of {ESTIMATORS}")
+    if cfg["estimator"] == "tllib" and (kind != "mmd" or cfg["kernel"] != "gaussian"):
+        raise ConfigError("align.estimator: tllib is the Gaussian MK-MMD's estimator; it needs loss: mmd and "
+                          f"kernel: gaussian (got loss: {kind}, kernel: {cfg['kernel']})")
     forward_text = cfg["text_vectors"] == "forward"
     gamma = cfg["gamma"]
 
     def loss(model: SingleExpert, batch: Batch) -> torch.Tensor:
         items = batch.items  # sorted, distinct, no padding
+        if sample == "official":
+            items = torch.cat([items.new_zeros(1), items])
         fused = model.expert.items
-        ids = fused.ids(items).float()
+        ids = _at_least_fp32(fused.ids(items))
         if cfg["anchoring"] == "frozen":
             ids = ids.detach()
-        text = (fused.kept_text(items) if forward_text else fused.text(items)).float()
+        text = _at_least_fp32(fused.kept_text(items) if forward_text else fused.text.project(items))
         groups = sample_groups(batch, cfg.get("sample_users"), sample)
         with torch.autocast(items.device.type, enabled=False):  # pairwise distances stay in fp32
             if kind == "infonce":
@@ -112,7 +130,8 @@ def alignment_loss(cfg: dict[str, Any]):
                 valid[i, :len(group)] = True
                 counts[i, :len(group)] = count
             return gamma * grouped_mmd2(text[rows], ids[rows], valid, kernel=cfg["kernel"], multi_kernel=multi_kernel,
-                                        weights=None if sample == "distinct" else counts)
+                                        weights=None if sample == "distinct" else counts,
+                                        estimator=cfg["estimator"])
     return loss
 
 
