@@ -118,8 +118,19 @@ def test_xavier_linear_init_keeps_the_tables_at_one_over_d():
     torch.manual_seed(0)
     expert = id_expert(1000, ModelConfig(dim=64, init="xavier-linear"), 20)
     assert expert.items.table.weight[1:].std().item() == pytest.approx(1 / 8, rel=0.05)
-    linears = [m for m in expert.modules() if isinstance(m, nn.Linear)]
+    linears = [m for m in expert.modules() if isinstance(m, nn.Linear) and m.weight.shape[0] != 3 * 64]
     assert all(m.weight.std().item() == pytest.approx(math.sqrt(2 / sum(m.weight.shape)), rel=0.1) for m in linears)
+
+
+@pytest.mark.parametrize("init", ["xavier", "xavier-linear"])
+def test_xavier_treats_the_fused_qkv_as_the_official_three_matrices(init):
+    """The official w_Q, w_K, w_V are three [d, d] Linears: xavier std sqrt(2 / 2d) each, not the
+    fused [3d, d] matrix's sqrt(2 / 4d)."""
+    torch.manual_seed(0)
+    expert = id_expert(100, ModelConfig(dim=64, init=init, backbone={"name": "sasrec", "blocks": 2}), 20)
+    for block in expert.backbone.blocks:
+        for part in block.qkv.weight.chunk(3):
+            assert part.std().item() == pytest.approx(math.sqrt(2 / 128), rel=0.05)
 
 
 def test_phase_3_trains_new_parameters_at_their_own_learning_rate(tmp_path):

@@ -234,3 +234,24 @@ def test_prime_pantry_training_counts_and_buckets_match_official(prime_pantry):
     test = result.splits.filter(pl.col("split") == "test")
     freq = result.items.sort("item_idx")["train_freq"].to_numpy()
     assert int((freq[test["target"].to_numpy() - 1] == 0).sum()) == 813
+
+
+OFFICIAL_BOUNDARIES = [0, 35, 100, 205, 361, 585, 898, 1357, 2074, 3348, 8348]  # data_utils/dataset.py
+
+
+def test_official_bucket_rule_reproduces_the_official_boundaries():
+    """``bucket_rule: official`` on Prime_Pantry_fre.csv: the official code's hard-coded boundaries
+    (positions in the frequency-sorted item list, the padding row 0 included) come out exactly, and
+    the mass rule's differ (87 items a bucket colder), so the test tells the two apart."""
+    if not PRIME_PANTRY.is_dir():
+        pytest.skip(f"{PRIME_PANTRY} not present")
+    fre = pl.read_csv(PRIME_PANTRY / "Prime_Pantry_fre.csv")["fre"].to_numpy()
+    order = np.argsort(-fre, kind="stable")            # the official frame sorted by frequency, row 0 among the zeros
+
+    def boundaries(rule: str) -> list[int]:
+        ranked = frequency_buckets(fre, 10, rule)[order]
+        ranked[ranked == 0] = 10                       # row 0 sits in the coldest stretch, as in the official frame
+        return [0, *[int(np.searchsorted(ranked, b, side="right")) for b in range(1, 11)]]
+
+    assert boundaries("official") == OFFICIAL_BOUNDARIES
+    assert boundaries("mass") == [0, 35, 100, 203, 358, 580, 891, 1345, 2055, 3309, 8348]

@@ -65,3 +65,21 @@ def test_training_learns_and_keeps_the_best_validation_weights(data):
     # the structured data is learnable: clearly better than a uniformly random ranking of each user's
     # candidates (the items not left out); a repeat target is a miss either way
     assert result.best_valid_ndcg > 1.5 * random_ranking_ndcg(data.valid, data.n_items)
+
+
+@pytest.mark.parametrize("validate_untrained", [True, False])
+def test_the_untrained_start_is_a_candidate_only_when_asked(data, validate_untrained):
+    """With a learning rate too small to change any ranking, every epoch ties the untrained start:
+    padlib's default keeps epoch 0 (it is validated first), the official selection (from epoch 1,
+    ``max_eval_value = 0``) keeps epoch 1 and never validates the start."""
+    set_seed(0)
+    model = SingleExpert(id_expert(data.n_items, MODEL, data.max_input_length))
+    cfg = TrainConfig(batch_size=16, lr=1e-12, max_epochs=3, patience=2, eval_batch_size=64,
+                      validate_untrained=validate_untrained)
+    result = fit(model, data, cfg, 0, torch.device("cpu"), desc="test")
+    scores = [h["valid_ndcg"] for h in result.history]
+    assert len(set(scores[1:])) == 1
+    if validate_untrained:
+        assert scores[0] == scores[1] and result.best_epoch == 0 and result.epochs_run == 2
+    else:
+        assert scores[0] is None and result.best_epoch == 1 and result.epochs_run == 3

@@ -6,7 +6,10 @@ file order), users with fewer than ``min_user_interactions`` dropped, the latest
 validation predicts item l-1 and test item l, each from at most ``max_input_length``
 preceding items; training uses every earlier position as a next-item target.
 Items are cut into ``n_buckets`` frequency buckets of equal training-interaction mass
-(bucket 1 is the warmest); items never seen in training go to the last bucket.
+(bucket 1 is the warmest); items never seen in training go to the last bucket. Two rules
+(``bucket_rule``): ``mass`` puts an item in bucket floor(B · mass before it / total) + 1;
+``official`` closes a bucket once its own mass reaches total / B, which reproduces the official
+code's hard-coded Prime Pantry boundaries (``data_utils/dataset.py``) from Prime_Pantry_fre.csv.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import polars as pl
 from padlib.errors import DataError
 
 
+BUCKET_RULES = ("mass", "official")
+
+
 @dataclass(frozen=True)
 class ProtocolConfig:
     min_rating: float | None = 4.0
@@ -26,8 +32,11 @@ class ProtocolConfig:
     max_sequence_length: int = 23
     max_input_length: int = 20
     n_buckets: int = 10
+    bucket_rule: str = "mass"
 
     def __post_init__(self) -> None:
+        if self.bucket_rule not in BUCKET_RULES:
+            raise DataError(f"protocol.bucket_rule: {self.bucket_rule!r} is not one of {list(BUCKET_RULES)}")
         if self.min_user_interactions < 3:
             raise DataError("protocol.min_user_interactions must be >= 3 (train, validation and test need one item each)")
         if self.max_sequence_length < self.min_user_interactions:
@@ -55,11 +64,15 @@ def _index(ids: pl.Series, name: str) -> pl.DataFrame:
     return pl.DataFrame({f"{name}_id": ordered, f"{name}_idx": np.arange(1, len(ordered) + 1, dtype=np.int32)})
 
 
-def frequency_buckets(train_freq: np.ndarray, n_buckets: int) -> np.ndarray:
+def frequency_buckets(train_freq: np.ndarray, n_buckets: int, rule: str = "mass") -> np.ndarray:
     """Bucket per item (index 0 = padding, gets 0) by equal shares of training interaction mass.
 
-    Items are sorted by frequency (descending, ties by index); an item's bucket is
-    ``floor(B * mass_before / total) + 1``. Items with zero frequency go to bucket B.
+    Items are sorted by frequency (descending, ties by index). ``mass``: an item's bucket is
+    ``floor(B * mass_before / total) + 1``. ``official``: walking down that order, a bucket closes
+    after the item that brings its own mass to total / B or more (the last takes the rest); the
+    official code's boundaries for Prime Pantry come out exactly, though within a tie at a boundary
+    its order is numpy's unstable quicksort's, here the item index. Items with zero frequency go
+    to bucket B under both.
     """
     freq = np.asarray(train_freq, dtype=np.int64)
     buckets = np.zeros(len(freq), dtype=np.int32)
@@ -69,12 +82,28 @@ def frequency_buckets(train_freq: np.ndarray, n_buckets: int) -> np.ndarray:
     if total == 0:
         buckets[1:] = n_buckets
         return buckets
-    mass_before = np.concatenate([[0], np.cumsum(freq[order])[:-1]])
-    bucket = np.floor(n_buckets * mass_before / total).astype(np.int32) + 1
+    if rule == "official":
+        bucket = _greedy_buckets(freq[order], total, n_buckets)
+    else:
+        mass_before = np.concatenate([[0], np.cumsum(freq[order])[:-1]])
+        bucket = np.floor(n_buckets * mass_before / total).astype(np.int32) + 1
     bucket = np.minimum(bucket, n_buckets)
     bucket[freq[order] == 0] = n_buckets
     buckets[order] = bucket
     return buckets
+
+
+def _greedy_buckets(sorted_freq: np.ndarray, total: int, n_buckets: int) -> np.ndarray:
+    """Buckets 1..B along frequencies sorted in descending order, each closed once its own mass
+    times B reaches the total (integer arithmetic: no rounding at the boundary)."""
+    bucket = np.empty(len(sorted_freq), dtype=np.int32)
+    current, mass = 1, 0
+    for pos, f in enumerate(sorted_freq.tolist()):
+        bucket[pos] = current
+        mass += f
+        if mass * n_buckets >= total and current < n_buckets:
+            current, mass = current + 1, 0
+    return bucket
 
 
 def apply_protocol(interactions: pl.DataFrame, items: pl.DataFrame, config: ProtocolConfig,
@@ -119,7 +148,7 @@ def apply_protocol(interactions: pl.DataFrame, items: pl.DataFrame, config: Prot
         np.add.at(train_freq, seq[: n - 2], 1)
         valid_rows.append((user_idx, "valid", seq[max(0, n - 2 - h): n - 2], seq[n - 2]))
         test_rows.append((user_idx, "test", seq[max(0, n - 1 - h): n - 1], seq[n - 1]))
-    buckets = frequency_buckets(train_freq, config.n_buckets)
+    buckets = frequency_buckets(train_freq, config.n_buckets, config.bucket_rule)
 
     splits = pl.DataFrame(valid_rows + test_rows, schema={
         "user_idx": pl.Int32, "split": pl.Utf8, "history": pl.List(pl.Int32), "target": pl.Int32}, orient="row")

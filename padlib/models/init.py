@@ -6,6 +6,8 @@ for every Linear and Embedding weight and zero Linear biases; LayerNorms keep on
 Under PyTorch's defaults, five stacked projection layers map every item's text to nearly the
 same vector; under xavier the item-to-item spread stays comparable to the shared component.
 ``xavier-linear``: xavier for the Linear layers only; the item and position tables keep N(0, 1/d).
+SASRec's fused [3d, d] Q/K/V matrix gets xavier as the official three [d, d] matrices do
+(std sqrt(2 / 2d), not the fused matrix's sqrt(2 / 4d)).
 xavier_normal_ on an [N + 1, d] item table gives std sqrt(2 / (N + 1 + d)), 0.015 for Prime
 Pantry's 8,347 items, a sixth of the 20-row position table's: behind the official block's
 LayerNorm(item + position) the items start nearly invisible.
@@ -35,4 +37,8 @@ def initialise(module: nn.Module, scheme: str) -> nn.Module:
                 nn.init.zeros_(m.bias)
             if isinstance(m, nn.Embedding) and m.padding_idx is not None:
                 m.weight[m.padding_idx].zero_()
+        for m in module.modules():  # after the Linears themselves: a SASRec block's fused Q, K, V
+            if isinstance(getattr(m, "qkv", None), nn.Linear):
+                for part in m.qkv.weight.chunk(3):
+                    nn.init.xavier_normal_(part)
     return module

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,7 @@ class TrainConfig:
     loss: str = "bce"        # "bce": one sampled negative per position; "softmax": full catalogue
     precision: str = "auto"  # matmuls under bf16 autocast ("bf16") or not; auto = bf16 where it is native
     valid_every: int = 1     # validate every this many epochs; patience still counts epochs
+    validate_untrained: bool = True  # the untrained start is a candidate (False: the official code's, from epoch 1)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -178,8 +180,10 @@ def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, devic
         lr_by_prefix: dict[str, float] | None = None) -> FitResult:
     """Train ``model`` in place; on return it holds the best-validation weights.
 
-    Validation runs every ``valid_every`` epochs (and before the first); training stops once
-    ``patience`` epochs have passed without a better validation nDCG. Each history entry
+    Validation runs every ``valid_every`` epochs (and before the first, unless
+    ``validate_untrained`` is off: the official code's selection starts at epoch 1); training stops
+    once ``patience`` epochs have passed without a better validation nDCG (the official
+    ``early_stop_count > 20`` is ``patience: 21``). Each history entry
     records the epoch's training and validation seconds. With ``resume``, the state after
     every epoch is saved there, and a saved state of the same run is continued from.
     ``lr_by_prefix`` gives parameters whose names start with a prefix their own learning rate.
@@ -192,8 +196,9 @@ def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, devic
     if saved is None:
         best_state = copy.deepcopy(model.state_dict())
         tick = time.perf_counter()
-        best_ndcg, best_epoch = validation_ndcg(model, data.valid, data, cfg, device), 0
-        history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": best_ndcg, "train_s": 0.0,
+        start_ndcg = validation_ndcg(model, data.valid, data, cfg, device) if cfg.validate_untrained else None
+        best_ndcg, best_epoch = -math.inf if start_ndcg is None else start_ndcg, 0
+        history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": start_ndcg, "train_s": 0.0,
                                 "valid_s": time.perf_counter() - tick}]
         earlier_s = 0.0
     else:
