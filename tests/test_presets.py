@@ -147,3 +147,36 @@ def test_fidelity_configs_plan_an_own_phase_1_per_model_override(tmp_path, datas
     assert phase1 == {"id", "id-init-xavier", "id-init-xavier-linear", "id-sasrec.block-pre-ln"}
     aligned = set(re.findall(rf"output: results/{dataset}/sasrec/seed0/smollm2/align/([^/]+)/model\.pt", stdout))
     assert aligned == {"pad", "pad-mmd-mean", "pad-separate-text", "pad-xavier", "pad-xavier-linear", "pad-pre-ln"}
+
+
+OFFICIAL_OPTIONS = {  # key path → the official code's value (docs/fidelity.md)
+    ("protocol", "bucket_rule"): "official", ("model", "text_norm"): "none", ("model", "init"): "xavier",
+    ("train", "batch_size"): 128, ("train", "lr"): 1e-5, ("train", "max_epochs"): 400, ("train", "patience"): 21,
+    ("train", "select_metric"): "hr", ("train", "validate_untrained"): False,
+    ("align", "estimator"): "tllib", ("align", "sample"): "official", ("align", "multi_kernel"): "sum",
+    ("align", "sample_users"): 16, ("align", "text_vectors"): "forward", ("align", "train", "lr"): 1e-5,
+    ("finetune", "train", "lr"): 1e-4, ("backbones", "sasrec", "blocks"): 5, ("backbones", "sasrec", "block"): "official",
+}
+
+
+@pytest.mark.parametrize("name", [*PRESETS, "official-prime-pantry"])
+def test_paper_presets_and_the_official_config_set_every_official_option(name):
+    config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    for path, value in OFFICIAL_OPTIONS.items():
+        node = config
+        for key in path:
+            node = node[key]
+        assert node == value, (name, path)
+
+
+@pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
+def test_the_official_config_plans_its_own_results_folder(tmp_path):
+    """configs/official-prime-pantry.yaml merged over configs/prime-pantry.yaml trains SASRec and PAD
+    under results/prime-pantry-official/, leaving the defaults' results/prime-pantry/ alone."""
+    official = yaml.safe_load((REPO / "configs" / "official-prime-pantry.yaml").read_text())
+    official["sources"]["prime-pantry-official"]["path"] = str(PRIME_PANTRY)
+    (tmp_path / "official.yaml").write_text(yaml.safe_dump(official))
+    stdout = dry_run(tmp_path, [prime_pantry_config(tmp_path), tmp_path / "official.yaml"])
+    outputs = re.findall(r"output: (results/[^/,\s]+)/", stdout)
+    assert outputs and set(outputs) == {"results/prime-pantry-official"}
+    assert "results/prime-pantry-official/sasrec/seed0/smollm2/pad/metrics.json" in stdout

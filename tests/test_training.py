@@ -83,3 +83,16 @@ def test_the_untrained_start_is_a_candidate_only_when_asked(data, validate_untra
         assert scores[0] == scores[1] and result.best_epoch == 0 and result.epochs_run == 2
     else:
         assert scores[0] is None and result.best_epoch == 1 and result.epochs_run == 3
+
+
+def test_hr_selection_picks_the_best_hr_epoch_and_reports_its_ndcg(data):
+    """``select_metric: hr`` (the official code's early stop on HR@10): the kept epoch is the first
+    best validation HR@10, and the fit reports that epoch's nDCG@10."""
+    set_seed(0)
+    model = SingleExpert(id_expert(data.n_items, MODEL, data.max_input_length))
+    cfg = TrainConfig(batch_size=16, lr=0.01, max_epochs=8, patience=8, eval_batch_size=64, select_metric="hr")
+    result = fit(model, data, cfg, 0, torch.device("cpu"), desc="test")
+    hrs = [h["valid_hr"] for h in result.history]
+    assert result.best_epoch == hrs.index(max(hrs))
+    assert result.best_valid_ndcg == result.history[result.best_epoch]["valid_ndcg"]
+    assert all(0 <= h["valid_ndcg"] <= h["valid_hr"] <= 1 for h in result.history)  # nDCG@k ≤ HR@k per epoch

@@ -22,13 +22,14 @@ from tqdm.auto import tqdm
 from padlib.data.dataset import EvalSplit, SequenceData
 from padlib.device import native_bf16
 from padlib.errors import ConfigError, NumericalError
-from padlib.evaluation.metrics import ndcg
+from padlib.evaluation.metrics import hit_rate, ndcg
 from padlib.evaluation.ranking import target_ranks
 from padlib.models.recommender import softmax_logits
 from padlib.training.resume import Resume
 from padlib.training.sampling import sample_negatives
 
 LOSSES = ("bce", "softmax")
+SELECT_METRICS = ("ndcg", "hr")  # the validation metric that picks the checkpoint (official: HR@10)
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -60,12 +61,15 @@ class TrainConfig:
     precision: str = "auto"  # matmuls under bf16 autocast ("bf16") or not; auto = bf16 where it is native
     valid_every: int = 1     # validate every this many epochs; patience still counts epochs
     validate_untrained: bool = True  # the untrained start is a candidate (False: the official code's, from epoch 1)
+    select_metric: str = "ndcg"      # validation nDCG@k or HR@k (the official code's) picks the checkpoint
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"train.loss: {self.loss!r} is not one of {list(LOSSES)}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision: {self.precision!r} is not one of {list(PRECISIONS)}")
+        if self.select_metric not in SELECT_METRICS:
+            raise ConfigError(f"train.select_metric: {self.select_metric!r} is not one of {list(SELECT_METRICS)}")
         if self.valid_every < 1:
             raise ConfigError(f"train.valid_every: expected an integer ≥ 1, got {self.valid_every}")
 
@@ -109,13 +113,19 @@ def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.T
     return bce_loss(logits[..., 0], logits[..., 1], (target != 0).float())
 
 
-def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
-                    device: torch.device, source: str = "model") -> float:
-    """Model selection's nDCG@k, the backbones run at the training precision (``cfg.autocast``)."""
+def validation_metrics(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
+                       device: torch.device, source: str = "model") -> dict[str, float]:
+    """Model selection's nDCG@k and HR@k, the backbones run at the training precision (``cfg.autocast``)."""
     ranks = target_ranks(model, split.history, split.target, data.n_items, cfg.eval_batch_size, device=device,
                          autocast=cfg.autocast(device), source=source, known=split.known,
                          repeat_target=split.repeat_target)
-    return float(ndcg(ranks, cfg.k).mean())
+    return {"ndcg": float(ndcg(ranks, cfg.k).mean()), "hr": float(hit_rate(ranks, cfg.k).mean())}
+
+
+def validation_ndcg(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
+                    device: torch.device, source: str = "model") -> float:
+    """Model selection's nDCG@k (``validation_metrics``)."""
+    return validation_metrics(model, split, data, cfg, device, source)["ndcg"]
 
 
 def train_epoch(model: nn.Module, data: SequenceData, cfg: TrainConfig, optimizer: torch.optim.Optimizer,
@@ -188,7 +198,7 @@ def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, devic
     every epoch is saved there, and a saved state of the same run is continued from.
     ``lr_by_prefix`` gives parameters whose names start with a prefix their own learning rate.
     """
-    start = time.perf_counter()
+    began = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, lr_by_prefix), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -196,47 +206,49 @@ def fit(model: nn.Module, data: SequenceData, cfg: TrainConfig, seed: int, devic
     if saved is None:
         best_state = copy.deepcopy(model.state_dict())
         tick = time.perf_counter()
-        start_ndcg = validation_ndcg(model, data.valid, data, cfg, device) if cfg.validate_untrained else None
-        best_ndcg, best_epoch = -math.inf if start_ndcg is None else start_ndcg, 0
-        history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": start_ndcg, "train_s": 0.0,
-                                "valid_s": time.perf_counter() - tick}]
+        start = validation_metrics(model, data.valid, data, cfg, device) if cfg.validate_untrained else {}
+        best_score, best_epoch = start.get(cfg.select_metric, -math.inf), 0
+        history: list[dict] = [{"epoch": 0, "loss": None, "valid_ndcg": start.get("ndcg"), "valid_hr": start.get("hr"),
+                                "train_s": 0.0, "valid_s": time.perf_counter() - tick}]
         earlier_s = 0.0
     else:
-        best_state, best_ndcg, best_epoch, history, earlier_s = _restore(saved, model, optimizer, gen, device)
+        best_state, best_score, best_epoch, history, earlier_s = _restore(saved, model, optimizer, gen, device)
         logging.getLogger(__name__).info("%s: resuming after epoch %d of %d (%s)", desc, history[-1]["epoch"],
                                          cfg.max_epochs, resume.path)
     bar = tqdm(range(history[-1]["epoch"] + 1, cfg.max_epochs + 1), desc=desc, unit="epoch", mininterval=2.0)
     for epoch in bar:
         tick = time.perf_counter()
         loss = train_epoch(model, data, cfg, optimizer, gen, device, extra_loss, desc=desc, epoch=epoch)
-        entry = {"epoch": epoch, "loss": loss, "valid_ndcg": None, "train_s": time.perf_counter() - tick,
-                 "valid_s": 0.0}
+        entry = {"epoch": epoch, "loss": loss, "valid_ndcg": None, "valid_hr": None,
+                 "train_s": time.perf_counter() - tick, "valid_s": 0.0}
         history.append(entry)
         if epoch % cfg.valid_every == 0 or epoch == cfg.max_epochs:
             tick = time.perf_counter()
-            score = validation_ndcg(model, data.valid, data, cfg, device, source=f"{desc}, epoch {epoch}")
-            entry.update(valid_ndcg=score, valid_s=time.perf_counter() - tick)
-            bar.set_postfix(loss=f"{loss:.4f}", valid_ndcg=f"{score:.4f}", best=f"{best_ndcg:.4f}")
-            if score > best_ndcg:
-                best_ndcg, best_epoch = score, epoch
+            scores = validation_metrics(model, data.valid, data, cfg, device, source=f"{desc}, epoch {epoch}")
+            entry.update(valid_ndcg=scores["ndcg"], valid_hr=scores["hr"], valid_s=time.perf_counter() - tick)
+            score = scores[cfg.select_metric]
+            bar.set_postfix(loss=f"{loss:.4f}", valid_ndcg=f"{scores['ndcg']:.4f}", best=f"{best_score:.4f}")
+            if score > best_score:
+                best_score, best_epoch = score, epoch
                 best_state = copy.deepcopy(model.state_dict())
             elif epoch - best_epoch >= cfg.patience:
                 break
         if resume is not None and epoch < cfg.max_epochs:
-            resume.save(_snapshot(model, optimizer, gen, device, best_state, best_ndcg, best_epoch, history,
-                                  earlier_s + time.perf_counter() - start))
+            resume.save(_snapshot(model, optimizer, gen, device, best_state, best_score, best_epoch, history,
+                                  earlier_s + time.perf_counter() - began))
     bar.close()
     model.load_state_dict(best_state)
-    return FitResult(best_epoch, best_ndcg, len(history) - 1, earlier_s + time.perf_counter() - start, history)
+    return FitResult(best_epoch, history[best_epoch]["valid_ndcg"], len(history) - 1,
+                     earlier_s + time.perf_counter() - began, history)
 
 
 def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer, gen: torch.Generator, device: torch.device,
-              best_state: dict, best_ndcg: float, best_epoch: int, history: list[dict], elapsed_s: float) -> dict:
+              best_state: dict, best_score: float, best_epoch: int, history: list[dict], elapsed_s: float) -> dict:
     """Everything the next epoch depends on, as tensors and plain containers (``weights_only`` loads it)."""
     return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "best_state": best_state, "best_ndcg": best_ndcg, "best_epoch": best_epoch, "history": history,
+            "best_state": best_state, "best_score": best_score, "best_epoch": best_epoch, "history": history,
             "elapsed_s": elapsed_s}
 
 
@@ -249,4 +261,5 @@ def _restore(saved: dict, model: nn.Module, optimizer: torch.optim.Optimizer, ge
     if device.type == "cuda" and saved["cuda_rng"] is not None:
         torch.cuda.set_rng_state(saved["cuda_rng"], device)
     best_state = {k: v.to(device) for k, v in saved["best_state"].items()}
-    return best_state, saved["best_ndcg"], saved["best_epoch"], saved["history"], saved["elapsed_s"]
+    best_score = saved.get("best_score", saved.get("best_ndcg"))  # resume files written before select_metric
+    return best_state, best_score, saved["best_epoch"], saved["history"], saved["elapsed_s"]
