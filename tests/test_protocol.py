@@ -46,6 +46,20 @@ def test_filter_sort_truncate_reindex():
     assert seqs["c"] == to_idx(["i1", "i2", "i8", "i3", "i4"])
 
 
+def test_official_truncation_cuts_long_users_one_shorter():
+    """``truncate: official`` (the official clean.py): a user with more than max_sequence_length
+    interactions keeps one fewer; a user with at most that many keeps all."""
+    cfg = ProtocolConfig(min_rating=4, min_user_interactions=5, max_sequence_length=6, max_input_length=3, n_buckets=2,
+                         truncate="official")
+    result = apply_protocol(small_case(), ITEMS, cfg)
+    seqs = dict(zip(result.sequences["user_id"].to_list(), result.sequences["items"].to_list()))
+    ids = dict(zip(result.items["item_id"].to_list(), result.items["item_idx"].to_list()))
+    assert seqs["a"] == [ids[x] for x in ["i3", "i4", "i5", "i6", "i7"]]      # 7 positives: the latest 5
+    assert seqs["c"] == [ids[x] for x in ["i1", "i2", "i8", "i3", "i4"]]      # 5 positives: all kept
+    with pytest.raises(DataError, match="protocol.truncate"):
+        ProtocolConfig(truncate="first")
+
+
 def test_leave_one_out_splits():
     cfg = ProtocolConfig(min_rating=4, min_user_interactions=5, max_sequence_length=6, max_input_length=3, n_buckets=2)
     result = apply_protocol(small_case(), ITEMS, cfg)

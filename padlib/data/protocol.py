@@ -23,6 +23,10 @@ from padlib.errors import DataError
 
 
 BUCKET_RULES = ("mass", "official")
+# ``latest``: a user's latest max_sequence_length interactions; ``official``: the official Amazon
+# preprocessing (dataset/preprocessing/clean.py), which keeps a user with up to that many whole and
+# cuts a longer one to one fewer (``iloc[start + l - 22:start + l]`` for ``l > 23``).
+TRUNCATIONS = ("latest", "official")
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,11 @@ class ProtocolConfig:
     max_input_length: int = 20
     n_buckets: int = 10
     bucket_rule: str = "mass"
+    truncate: str = "latest"
 
     def __post_init__(self) -> None:
+        if self.truncate not in TRUNCATIONS:
+            raise DataError(f"protocol.truncate: {self.truncate!r} is not one of {list(TRUNCATIONS)}")
         if self.bucket_rule not in BUCKET_RULES:
             raise DataError(f"protocol.bucket_rule: {self.bucket_rule!r} is not one of {list(BUCKET_RULES)}")
         if self.min_user_interactions < 3:
@@ -126,7 +133,10 @@ def apply_protocol(interactions: pl.DataFrame, items: pl.DataFrame, config: Prot
         pl.len().over("user").cast(pl.Int64).alias("_n"),
         pl.int_range(pl.len()).over("user").alias("_pos"),
     ).filter(pl.col("_n") >= config.min_user_interactions)
-    frame = frame.filter(pl.col("_pos") >= pl.col("_n") - config.max_sequence_length)
+    keep = pl.lit(config.max_sequence_length)
+    if config.truncate == "official":
+        keep = pl.when(pl.col("_n") > config.max_sequence_length).then(keep - 1).otherwise(keep)
+    frame = frame.filter(pl.col("_pos") >= pl.col("_n") - keep)
     if frame.height == 0:
         raise DataError(f"{source}: no user has {config.min_user_interactions} or more positive interactions")
 
