@@ -38,7 +38,7 @@ DEFAULT_PRETRAIN = "id"
 # A variant's overrides that change its phase-1 model (and so every later phase).
 PHASE1_OVERRIDES = ("train", "model", "backbones")
 # ``model`` keys only the text path reads: they neither name nor retrain the ID-only phase-1 model.
-TEXT_MODEL_KEYS = ("text_norm", "projection_layers", "projection_dropout", "fusion_dropout")
+TEXT_MODEL_KEYS = ("text_norm", "projection_layers", "projection_dropout", "fusion_dropout", "item_passes")
 
 
 def phase1_settings(model: dict[str, Any]) -> dict[str, Any]:

@@ -25,11 +25,11 @@ OFFICIAL_ALIGN = {**ALIGN_DEFAULTS, "gamma": 0.2, "kernel": "gaussian", "anchori
                   "estimator": "tllib", "multi_kernel": "sum", "text_vectors": "forward", "sample_users": None}
 
 
-def model_config(blocks: int) -> ModelConfig:
+def model_config(blocks: int, item_passes: str = "distinct") -> ModelConfig:
     backbone = {"name": "sasrec", "blocks": blocks, "heads": HEADS, "ffn_dim": 4 * DIM, "dropout": 0.0,
                 "block": "official"}
     return ModelConfig(dim=DIM, backbone=backbone, projection_layers=LAYERS, projection_dropout=0.0,
-                       fusion_dropout=0.0, text_norm="none", init="xavier")
+                       fusion_dropout=0.0, text_norm="none", init="xavier", item_passes=item_passes)
 
 
 def randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -154,9 +154,10 @@ def phase1(blocks: int, dense: bool) -> tuple[torch.nn.Module, torch.Tensor, tor
     return model, ours, theirs
 
 
-def phase2(blocks: int, dense: bool, align: dict) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+def phase2(blocks: int, dense: bool, align: dict, item_passes: str = "distinct"
+           ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     text = text_table()
-    expert = aligned_expert(N_ITEMS, text, model_config(blocks), L)
+    expert = aligned_expert(N_ITEMS, text, model_config(blocks, item_passes), L)
     model = randomise(SingleExpert(expert), seed=10 + blocks)
     expert.items.text.text = text
     expert.items.keep_text = align["text_vectors"] == "forward"
@@ -169,10 +170,12 @@ def phase2(blocks: int, dense: bool, align: dict) -> tuple[torch.nn.Module, torc
     return model, ours, theirs
 
 
-def phase3(blocks: int, dense: bool, gate_rows: tuple[int, int, int] = (0, 1, 2)) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+def phase3(blocks: int, dense: bool, gate_rows: tuple[int, int, int] = (0, 1, 2), item_passes: str = "distinct"
+           ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     text, bins = text_table(), buckets()
     gate_init = {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}
-    model = randomise(pad_model(N_ITEMS, text, bins, 10, model_config(blocks), L, gate_init), seed=20 + blocks)
+    model = randomise(pad_model(N_ITEMS, text, bins, 10, model_config(blocks, item_passes), L, gate_init),
+                      seed=20 + blocks)
     for expert in model.experts.values():
         if hasattr(expert.items, "text"):
             (expert.items.text if hasattr(expert.items, "fuse") else expert.items).text = text
@@ -200,6 +203,31 @@ def test_phase2_matches_the_official_model2_transfer(blocks, dense):
 @pytest.mark.parametrize("blocks,dense", CASES)
 def test_phase3_matches_the_official_model_new3_3(blocks, dense):
     assert max_difference(*phase3(blocks, dense)) < 1e-9
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_official_row_passes_match_too(dense):
+    """``model.item_passes: rows`` (the projection and fusion on every official row) computes the
+    same losses and gradients as the official forwards."""
+    assert max_difference(*phase2(2, dense, OFFICIAL_ALIGN, item_passes="rows")) < 1e-9
+    assert max_difference(*phase3(2, dense, item_passes="rows")) < 1e-9
+
+
+def test_row_passes_draw_dropout_per_occurrence():
+    """With dropout on, ``rows`` gives each occurrence of an item its own draw, ``distinct`` one draw
+    per item; under both, one sequence row serves as the input at j + 1 and the target at j."""
+    sequences = [[1, 2, 3, 4, 5, 6, 7], [1, 8, 9, 10, 11, 12, 13]]           # item 1 opens both
+    ids, _ = official.official_rows(sequences, [[14] * 6, [15] * 6], L)
+    history, target = ids[:, :-1, 0], ids[:, 1:, 0]
+    candidates = torch.stack([target, ids[:, :-1, 1]], -1)
+    for passes, apart in (("rows", True), ("distinct", False)):
+        cfg = ModelConfig(dim=DIM, backbone={"name": "sasrec", "blocks": 1, "heads": HEADS, "block": "official"},
+                          projection_layers=LAYERS, projection_dropout=0.5, text_norm="none", item_passes=passes)
+        expert = aligned_expert(N_ITEMS, text_table(), cfg, L).double().train()
+        torch.manual_seed(0)
+        inputs, vectors = expert.training_item_vectors(history, candidates)
+        assert torch.equal(inputs[:, 1:], vectors[:, :-1, 0])
+        assert (not torch.equal(inputs[0, 0], inputs[1, 0])) == apart, passes
 
 
 @pytest.mark.parametrize("option", [{"sample": "rows"}, {"sample": "distinct"}, {"estimator": "vstat"},

@@ -43,6 +43,7 @@ class ModelConfig:
     fusion_dropout: float = 0.1
     text_norm: str = "standardize"
     init: str = "torch"  # or the official code's "xavier", or "xavier-linear" (padlib.models.init)
+    item_passes: str = "distinct"  # text encoders once per distinct item per step, or per row (official)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> "ModelConfig":
@@ -71,7 +72,7 @@ def build_backbone(cfg: ModelConfig, max_length: int) -> nn.Module:
 
 
 def id_expert(n_items: int, cfg: ModelConfig, max_length: int) -> Expert:
-    return initialise(Expert(IdItems(n_items, cfg.dim), build_backbone(cfg, max_length)), cfg.init)
+    return initialise(Expert(IdItems(n_items, cfg.dim), build_backbone(cfg, max_length), cfg.item_passes), cfg.init)
 
 
 def text_items(text: torch.Tensor, cfg: ModelConfig) -> TextItems:
@@ -79,18 +80,18 @@ def text_items(text: torch.Tensor, cfg: ModelConfig) -> TextItems:
 
 
 def text_expert(text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
-    return initialise(Expert(text_items(text, cfg), build_backbone(cfg, max_length)), cfg.init)
+    return initialise(Expert(text_items(text, cfg), build_backbone(cfg, max_length), cfg.item_passes), cfg.init)
 
 
 def aligned_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
     fused = FusedItems(IdItems(n_items, cfg.dim), text_items(text, cfg), cfg.dim, cfg.fusion_dropout)
-    return initialise(Expert(fused, build_backbone(cfg, max_length)), cfg.init)
+    return initialise(Expert(fused, build_backbone(cfg, max_length), cfg.item_passes), cfg.init)
 
 
 def disco_expert(n_items: int, text: torch.Tensor, cfg: ModelConfig, max_length: int) -> Expert:
     """DisCo items (``padlib.models.disco``) + the configured backbone; wrap in ``SingleExpert``."""
     items = DisCoItems(n_items, text, cfg.dim, cfg.projection_layers, cfg.projection_dropout)
-    return initialise(Expert(items, build_backbone(cfg, max_length)), cfg.init)
+    return initialise(Expert(items, build_backbone(cfg, max_length), cfg.item_passes), cfg.init)
 
 
 def pad_model(n_items: int, text: torch.Tensor, item_buckets: torch.Tensor, n_buckets: int, cfg: ModelConfig,

@@ -12,11 +12,17 @@ from torch import nn
 TABLE_CHUNK = 65536
 
 
+ITEM_PASSES = ("distinct", "rows")
+
+
 class Expert(nn.Module):
-    def __init__(self, items: nn.Module, backbone: nn.Module) -> None:
+    def __init__(self, items: nn.Module, backbone: nn.Module, item_passes: str = "distinct") -> None:
         super().__init__()
+        if item_passes not in ITEM_PASSES:
+            raise ValueError(f"model.item_passes: {item_passes!r} is not one of {list(ITEM_PASSES)}")
         self.items = items
         self.backbone = backbone
+        self.item_passes = item_passes
 
     def user_states(self, history: torch.Tensor, vectors: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden state per position [B, L, d] for left-padded item indices [B, L]
@@ -52,6 +58,24 @@ class Expert(nn.Module):
             out.append(rows[start:start + i.numel()].view(*i.shape, -1))
             start += i.numel()
         return tuple(out)
+
+    def training_item_vectors(self, history: torch.Tensor, candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A training forward's input vectors [B, L, d] and candidate vectors [B, L, C, d].
+
+        ``item_passes: distinct`` (``shared_item_vectors``): a text item encoder runs once per
+        distinct item. ``rows`` (the official code): it runs on the official rows, each with its own
+        dropout draw: the user's sequence (the history and the last target; row j + 1 serves as the
+        input at j + 1 and as the target at j) and the negatives. That needs BCE's candidates
+        [target, negative] with the targets the history shifted by one (a training batch); anything
+        else takes the distinct path.
+        """
+        target = candidates[..., 0]
+        official = (self.item_passes == "rows" and getattr(self.items, "costly", False) and candidates.shape[-1] == 2
+                    and bool(((target[:, :-1] == history[:, 1:]) | (target[:, :-1] == 0)).all()))
+        if not official:
+            return self.shared_item_vectors(history, candidates)
+        rows = self.items(torch.cat([history, target[:, -1:]], 1))
+        return rows[:, :-1], torch.stack([rows[:, 1:], self.items(candidates[..., 1])], 2)
 
     def item_table(self, chunk: int = TABLE_CHUNK) -> torch.Tensor:
         """[N + 1, d]: every item's vector (row 0 = padding), computed in item chunks (full-softmax

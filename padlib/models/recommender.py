@@ -76,7 +76,7 @@ class SingleExpert(nn.Module):
 
     def position_logits(self, history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """history [B, L], candidates [B, L, C] → logits [B, L, C]."""
-        inputs, targets = self.expert.shared_item_vectors(history, candidates)
+        inputs, targets = self.expert.training_item_vectors(history, candidates)
         states = self.expert.user_states(history, inputs)
         return (states.unsqueeze(2) * targets).sum(-1)
 
@@ -160,7 +160,7 @@ class PADModel(nn.Module):
     def position_logits(self, history: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         vectors, logits = [], []
         for expert in self.experts.values():
-            inputs, targets = expert.shared_item_vectors(history, candidates)
+            inputs, targets = expert.training_item_vectors(history, candidates)
             vectors.append(targets)
             logits.append((expert.user_states(history, inputs).unsqueeze(2) * targets).sum(-1))
         return self._mix(candidates, vectors, logits)
