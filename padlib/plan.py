@@ -189,6 +189,10 @@ class Plan:
         config = self.config
         options = {**config["backbones"][backbone], **overrides["backbones"].get(backbone, {})}
         model = {**config["model"], **overrides["model"], "backbone": {"name": backbone, **options}}
+        rate = (sections.get(phase) or {}).get("dropout")
+        if rate is not None:  # <phase>.dropout: every dropout of the models this phase trains
+            model = {**model, "projection_dropout": rate, "fusion_dropout": rate,
+                     "backbone": {**model["backbone"], "dropout": rate}}
         return {"protocol": config["protocol"], "model": model,
                 "train": {**phase_train(config, phase), **train}, **sections}
 

@@ -286,3 +286,20 @@ def test_text_only_model_keys_share_the_phase1_model():
     assert plan.stage_params("align", "sasrec", "pad-raw")["model"]["text_norm"] == "none"
     assert plan.stage_params("finetune", "sasrec", "pad-raw")["model"]["projection_dropout"] == 0.3
     assert plan.reference_variant(plan.variants["pad-raw"]) == "sasrec"
+
+
+def test_phase_dropout_tunes_phases_2_and_3_from_the_same_phase1_model():
+    """``align.dropout`` / ``finetune.dropout`` set every dropout of the models that phase trains, and
+    nothing of phase 1: PAD's dropout sweep starts from the one (tuned) SASRec."""
+    config = load()
+    config["variants"]["pad-d3"] = {"method": "pad", "align": {"dropout": 0.3}, "finetune": {"dropout": 0.3}}
+    config["run"]["variants"] = ["sasrec", "pad", "pad-d3"]
+    plan = Plan.from_config(validate_config(config, REPO / "schemas" / "config.schema.yaml"))
+    assert sorted(plan.pretrains) == ["id"]
+    assert plan.variants["pad-d3"].align_tag == "pad-d3"
+    for rule in ("align", "finetune"):
+        model = plan.stage_params(rule, "sasrec", "pad-d3")["model"]
+        assert (model["projection_dropout"], model["fusion_dropout"], model["backbone"]["dropout"]) == (0.3, 0.3, 0.3)
+        default = plan.stage_params(rule, "sasrec", "pad")["model"]
+        assert default["backbone"]["dropout"] == config["backbones"]["sasrec"]["dropout"]
+    assert plan.stage_params("pretrain", "sasrec", "id")["model"]["backbone"]["dropout"] == 0.1

@@ -180,3 +180,15 @@ def test_the_official_config_plans_its_own_results_folder(tmp_path):
     outputs = re.findall(r"output: (results/[^/,\s]+)/", stdout)
     assert outputs and set(outputs) == {"results/prime-pantry-official"}
     assert "results/prime-pantry-official/sasrec/seed0/smollm2/pad/metrics.json" in stdout
+
+
+@pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
+def test_tuning_config_plans_a_phase1_model_per_baseline_dropout(tmp_path):
+    """configs/tuning-prime-pantry.yaml, stage A: SASRec (BCE and full softmax) at dropout 0.1 / 0.3 /
+    0.5, each its own phase-1 model, and MoRec at the same three, from scratch."""
+    stdout = dry_run(tmp_path, [prime_pantry_config(tmp_path), REPO / "configs" / "tuning-prime-pantry.yaml"])
+    phase1 = set(re.findall(r"output: results/prime-pantry/sasrec/seed0/(id[^/]*)/model\.pt", stdout))
+    assert phase1 == {"id", "id-sasrec.dropout-0.3", "id-sasrec.dropout-0.5", "id-loss-softmax",
+                      "id-loss-softmax-sasrec.dropout-0.3", "id-loss-softmax-sasrec.dropout-0.5"}
+    morec = set(re.findall(r"output: results/prime-pantry/sasrec/seed0/smollm2/(morec[^/]*)/model\.pt", stdout))
+    assert morec == {"morec", "morec-d3", "morec-d5"}
