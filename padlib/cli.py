@@ -22,6 +22,14 @@ def _recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evidence(args: argparse.Namespace) -> int:
+    from padlib.analysis.evidence import export_evidence
+
+    written = export_evidence(args.results, args.dataset, args.dest)
+    print(f"{len(written)} files under {args.dest}: metrics, test ranks, manifests and training histories")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pad", description="PAD workflow utilities")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--encoder")
     rec.add_argument("--history", type=int, default=10, help="how many recent history items to show")
     rec.set_defaults(func=_recommend)
+    ev = sub.add_parser("evidence", help="copy each run's metrics, test ranks, manifests and training histories "
+                                         "out of results/ (small files to commit, e.g. under docs/results/data/)")
+    ev.add_argument("--dataset", required=True)
+    ev.add_argument("--dest", required=True)
+    ev.add_argument("--results", default="results", help="the workflow's results directory")
+    ev.set_defaults(func=_evidence)
     return parser
 
 

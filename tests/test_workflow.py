@@ -216,3 +216,26 @@ def test_recommend_command_prints_titles(tiny_project):
     bad = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", "nobody",
                           "--results", str(tiny_project / "results")], capture_output=True, text=True)
     assert bad.returncode == 2 and "'nobody' is not in" in bad.stderr
+
+
+def test_evidence_command_copies_the_small_files_a_claim_rests_on(tiny_project, tmp_path):
+    """``pad evidence``: every run's metrics and test ranks, each checkpoint's manifest and its
+    training history (as JSON), in the results layout; no model or data file."""
+    dest = tmp_path / "evidence"
+    proc = subprocess.run([sys.executable, "-m", "padlib.cli", "evidence", "--dataset", "tiny", "--dest", str(dest),
+                           "--results", str(tiny_project / "results")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    files = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
+    run = "sasrec/seed0/tinyllama/pad"
+    assert {f"{run}/metrics.json", f"{run}/test_ranks.parquet", "sasrec/seed0/id/model.pt.fit.json",
+            "sasrec/seed0/id/model.pt.manifest.json"} <= files
+    assert not any(f.endswith((".pt", ".parquet")) and "test_ranks" not in f for f in files)
+    fit = json.loads((dest / "sasrec/seed0/id/model.pt.fit.json").read_text())
+    assert fit["best_epoch"] == max(range(len(fit["history"])),
+                                    key=lambda e: (fit["history"][e]["valid_ndcg"], -e))
+    assert (dest / f"{run}/metrics.json").read_bytes() == (tiny_project / "results/tiny" / run / "metrics.json").read_bytes()
+    missing = subprocess.run([sys.executable, "-m", "padlib.cli", "evidence", "--dataset", "nothing", "--dest",
+                              str(tmp_path / "none"), "--results", str(tiny_project / "results")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "no results for dataset 'nothing'" in missing.stderr
+    assert not (tmp_path / "none").exists()
