@@ -25,11 +25,16 @@ OFFICIAL_ALIGN = {**ALIGN_DEFAULTS, "gamma": 0.2, "kernel": "gaussian", "anchori
                   "estimator": "tllib", "multi_kernel": "sum", "text_vectors": "forward", "sample_users": None}
 
 
-def model_config(blocks: int, item_passes: str = "distinct") -> ModelConfig:
-    backbone = {"name": "sasrec", "blocks": blocks, "heads": HEADS, "ffn_dim": 4 * DIM, "dropout": 0.0,
+def model_config(blocks: int, item_passes: str = "distinct", dropout: float = 0.0) -> ModelConfig:
+    backbone = {"name": "sasrec", "blocks": blocks, "heads": HEADS, "ffn_dim": 4 * DIM, "dropout": dropout,
                 "block": "official"}
-    return ModelConfig(dim=DIM, backbone=backbone, projection_layers=LAYERS, projection_dropout=0.0,
-                       fusion_dropout=0.0, text_norm="none", init="xavier", item_passes=item_passes)
+    return ModelConfig(dim=DIM, backbone=backbone, projection_layers=LAYERS, projection_dropout=dropout,
+                       fusion_dropout=dropout, text_norm="none", init="xavier", item_passes=item_passes)
+
+
+def dropout_off(model: torch.nn.Module, dropout: float) -> torch.nn.Module:
+    """Dropout 0 in train mode, or dropout > 0 in eval mode: either way no unit is dropped."""
+    return model.train(dropout == 0.0)
 
 
 def randomise(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -144,8 +149,9 @@ def max_difference(model: torch.nn.Module, ours: torch.Tensor, theirs: torch.Ten
     return worst
 
 
-def phase1(blocks: int, dense: bool) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
-    model = randomise(SingleExpert(id_expert(N_ITEMS, model_config(blocks), L)), seed=blocks)
+def phase1(blocks: int, dense: bool, dropout: float = 0.0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    model = randomise(SingleExpert(id_expert(N_ITEMS, model_config(blocks, dropout=dropout), L)), seed=blocks)
+    dropout_off(model, dropout)
     b = batch(dense)
     ours = recommendation_loss(model, b["history"], b["target"], b["negatives"])
     weights = {"id_embedding.weight": model.expert.items.table.weight,
@@ -154,11 +160,11 @@ def phase1(blocks: int, dense: bool) -> tuple[torch.nn.Module, torch.Tensor, tor
     return model, ours, theirs
 
 
-def phase2(blocks: int, dense: bool, align: dict, item_passes: str = "distinct"
+def phase2(blocks: int, dense: bool, align: dict, item_passes: str = "distinct", dropout: float = 0.0
            ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     text = text_table()
-    expert = aligned_expert(N_ITEMS, text, model_config(blocks, item_passes), L)
-    model = randomise(SingleExpert(expert), seed=10 + blocks)
+    expert = aligned_expert(N_ITEMS, text, model_config(blocks, item_passes, dropout), L)
+    model = dropout_off(randomise(SingleExpert(expert), seed=10 + blocks), dropout)
     expert.items.text.text = text
     expert.items.keep_text = align["text_vectors"] == "forward"
     b = batch(dense)
@@ -170,12 +176,13 @@ def phase2(blocks: int, dense: bool, align: dict, item_passes: str = "distinct"
     return model, ours, theirs
 
 
-def phase3(blocks: int, dense: bool, gate_rows: tuple[int, int, int] = (0, 1, 2), item_passes: str = "distinct"
-           ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+def phase3(blocks: int, dense: bool, gate_rows: tuple[int, int, int] = (0, 1, 2), item_passes: str = "distinct",
+           dropout: float = 0.0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
     text, bins = text_table(), buckets()
     gate_init = {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}
-    model = randomise(pad_model(N_ITEMS, text, bins, 10, model_config(blocks, item_passes), L, gate_init),
+    model = randomise(pad_model(N_ITEMS, text, bins, 10, model_config(blocks, item_passes, dropout), L, gate_init),
                       seed=20 + blocks)
+    dropout_off(model, dropout)
     for expert in model.experts.values():
         if hasattr(expert.items, "text"):
             (expert.items.text if hasattr(expert.items, "fuse") else expert.items).text = text
@@ -187,22 +194,23 @@ def phase3(blocks: int, dense: bool, gate_rows: tuple[int, int, int] = (0, 1, 2)
     return model, ours, theirs
 
 
-CASES = [(2, True), (2, False), (5, False)]
+# (blocks, dense batch, dropout): dropout 0 in train mode, or 0.1 in eval mode
+CASES = [(2, True, 0.0), (2, False, 0.0), (5, False, 0.0), (2, False, 0.1)]
 
 
-@pytest.mark.parametrize("blocks,dense", CASES)
-def test_phase1_matches_the_official_model2_id(blocks, dense):
-    assert max_difference(*phase1(blocks, dense)) < 1e-9
+@pytest.mark.parametrize("blocks,dense,dropout", CASES)
+def test_phase1_matches_the_official_model2_id(blocks, dense, dropout):
+    assert max_difference(*phase1(blocks, dense, dropout)) < 1e-9
 
 
-@pytest.mark.parametrize("blocks,dense", CASES)
-def test_phase2_matches_the_official_model2_transfer(blocks, dense):
-    assert max_difference(*phase2(blocks, dense, OFFICIAL_ALIGN)) < 1e-9
+@pytest.mark.parametrize("blocks,dense,dropout", CASES)
+def test_phase2_matches_the_official_model2_transfer(blocks, dense, dropout):
+    assert max_difference(*phase2(blocks, dense, OFFICIAL_ALIGN, dropout=dropout)) < 1e-9
 
 
-@pytest.mark.parametrize("blocks,dense", CASES)
-def test_phase3_matches_the_official_model_new3_3(blocks, dense):
-    assert max_difference(*phase3(blocks, dense)) < 1e-9
+@pytest.mark.parametrize("blocks,dense,dropout", CASES)
+def test_phase3_matches_the_official_model_new3_3(blocks, dense, dropout):
+    assert max_difference(*phase3(blocks, dense, dropout=dropout)) < 1e-9
 
 
 @pytest.mark.parametrize("dense", [True, False])
