@@ -66,6 +66,10 @@ def recommend(results: str | Path, dataset: str, user: str, k: int = 10, backbon
     model = rebuild(checkpoint, text, buckets)
     seq = row["items"][0].to_list()
     history = torch.as_tensor(left_pad([seq], checkpoint["max_length"]))
+    rankable = n_items - len(set(history[0].tolist()) - {0})  # the user's history is never recommended
+    if not 1 <= k <= rankable:
+        raise PadError(f"-k {k}: expected 1 ≤ k ≤ {rankable} (the {n_items} items of {dataset} less the "
+                       f"{n_items - rankable} in user {user!r}'s history)")
     top_items, top_scores = top_k(model, history, n_items, k, source=str(model_path))
     seconds = time.perf_counter() - start
     titles = items["title"].to_list() if "title" in items.columns else items["item_id"].to_list()

@@ -218,6 +218,17 @@ def test_recommend_command_prints_titles(tiny_project):
     assert bad.returncode == 2 and "'nobody' is not in" in bad.stderr
 
 
+@pytest.mark.parametrize("k", ["0", "-1", "100000"])
+def test_recommend_refuses_k_outside_the_rankable_items(tiny_project, k):
+    """-k must lie in 1..(catalogue less the user's history): no traceback, no empty list, no padding
+    row or masked item printed at -inf."""
+    user = pl.read_parquet(tiny_project / "results/tiny/data/sequences.parquet")["user_id"][0]
+    proc = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", user,
+                           "-k", k, "--results", str(tiny_project / "results")], capture_output=True, text=True)
+    assert proc.returncode == 2 and f"-k {k}: expected 1 ≤ k ≤ " in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
 def test_evidence_command_copies_the_small_files_a_claim_rests_on(tiny_project, tmp_path):
     """``pad evidence``: every run's metrics and test ranks, each checkpoint's manifest and its
     training history (as JSON), in the results layout; no model or data file."""
@@ -239,3 +250,15 @@ def test_evidence_command_copies_the_small_files_a_claim_rests_on(tiny_project, 
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "no results for dataset 'nothing'" in missing.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_recommend_with_every_rankable_item_prints_no_padding_or_masked_row(tiny_project):
+    user = pl.read_parquet(tiny_project / "results/tiny/data/sequences.parquet")["user_id"][0]
+    args = [sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", user,
+            "--results", str(tiny_project / "results")]
+    refused = subprocess.run([*args, "-k", "100000"], capture_output=True, text=True)
+    rankable = int(re.search(r"≤ k ≤ (\d+)", refused.stderr).group(1))
+    proc = subprocess.run([*args, "-k", str(rankable)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if re.match(r"^\s+\d+\. ", line)]
+    assert len(rows) == rankable and not any("inf)" in line for line in rows)
