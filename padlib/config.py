@@ -56,10 +56,63 @@ def check_encoder_dirs(config: dict[str, Any]) -> None:
                 raise ConfigError(f"config key {key}: {path} has no {needed}; expected {what}")
 
 
+SCALAR_TYPES = {"number": (int, float), "integer": (int,), "boolean": (bool,), "null": (type(None),)}
+
+
+def _resolve(node: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """``node`` and the subschemas it refers to through ``$ref`` and ``allOf`` (this schema's own refs)."""
+    nodes = [node]
+    if "$ref" in node:
+        nodes += _resolve(schema["$defs"][node["$ref"].rsplit("/", 1)[-1]], schema)
+    for part in node.get("allOf", []):
+        nodes += _resolve(part, schema)
+    return nodes
+
+
+def _typed_scalar(value: str, types: list[str]) -> Any:
+    """A string the schema wants as a number, integer, boolean or null, read as YAML 1.2 reads it
+    (``0.5``, ``1.0e6``, ``1e-5``, ``true``, ``null``), or the string itself when it is not one."""
+    parsed = yaml.safe_load(value) if value.strip() else value
+    if isinstance(parsed, str) and "number" in types:
+        try:
+            parsed = float(parsed)
+        except ValueError:
+            return value
+    wanted = tuple(t for name in types for t in SCALAR_TYPES.get(name, ()))
+    if isinstance(parsed, bool) and bool not in wanted:
+        return value
+    return parsed if isinstance(parsed, wanted) else value
+
+
+def coerce_scalars(value: Any, node: dict[str, Any], schema: dict[str, Any]) -> Any:
+    """``value`` with every string the schema types as a number, integer, boolean or null converted.
+
+    Snakemake reads nested ``--config`` values (``--config align='{gamma: 0.5}'``) as strings, and YAML
+    1.1 reads ``1.0e6`` as a string too; typed here, a number given anywhere is a number."""
+    nodes = _resolve(node, schema)
+    if isinstance(value, dict):
+        for key in list(value):
+            subs = [n["properties"][key] for n in nodes if key in n.get("properties", {})]
+            subs += [n["additionalProperties"] for n in nodes
+                     if key not in n.get("properties", {}) and isinstance(n.get("additionalProperties"), dict)]
+            for sub in subs:
+                value[key] = coerce_scalars(value[key], sub, schema)
+        return value
+    if isinstance(value, list):
+        subs = [n["items"] for n in nodes if isinstance(n.get("items"), dict)]
+        return [coerce_scalars(v, sub, schema) for v in value for sub in subs[:1]] if subs else value
+    if isinstance(value, str):
+        types = [t for n in nodes for t in ([n["type"]] if isinstance(n.get("type"), str) else n.get("type", []))]
+        if any(t in SCALAR_TYPES for t in types) and "string" not in types:
+            return _typed_scalar(value, types)
+    return value
+
+
 def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Validate ``config`` in place (schema defaults filled in) and return it."""
+    """Validate ``config`` in place (strings typed by the schema, schema defaults filled in) and return it."""
     with open(schema_path) as fh:
         schema = yaml.safe_load(fh)
+    coerce_scalars(config, schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), str(e.absolute_path)))
     if errors:

@@ -89,3 +89,17 @@ def test_each_backbone_takes_exactly_the_options_the_schema_allows(name):
 ])
 def test_code_defaults_equal_the_schema_default(code, schema):
     assert code == schema
+
+
+def test_strings_the_schema_types_as_numbers_are_numbers():
+    """Nested --config values arrive as strings, and YAML 1.1 reads 1.0e6 as one: the schema types
+    them; a string that is no number still fails validation with the key named."""
+    from padlib.config import coerce_scalars
+
+    schema = SCHEMA
+    config = {"align": {"gamma": "0.5", "kernel": "gaussian"}, "train": {"lr": "1.0e6", "patience": "21"},
+              "protocol": {"min_rating": "null"}, "variants": {"v": {"method": "pad", "align": {"gamma": "0"}}}}
+    coerce_scalars(config, schema, schema)
+    assert config == {"align": {"gamma": 0.5, "kernel": "gaussian"}, "train": {"lr": 1e6, "patience": 21},
+                      "protocol": {"min_rating": None}, "variants": {"v": {"method": "pad", "align": {"gamma": 0}}}}
+    assert coerce_scalars({"train": {"patience": "many"}}, schema, schema) == {"train": {"patience": "many"}}

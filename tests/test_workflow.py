@@ -262,3 +262,12 @@ def test_recommend_with_every_rankable_item_prints_no_padding_or_masked_row(tiny
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if re.match(r"^\s+\d+\. ", line)]
     assert len(rows) == rankable and not any("inf)" in line for line in rows)
+
+
+def test_a_nested_command_line_config_edit_is_typed_and_reruns_only_phase_2_on(tiny_project):
+    """``--config align='{gamma: 0.5, ...}'``: Snakemake hands the nested values over as strings; the
+    schema types them, so the edit plans exactly what depends on phase 2, as a --configfile does."""
+    align = yaml.safe_load((tiny_project / "config.yaml").read_text())["align"]
+    edit = "{" + ", ".join(f"{k}: {v}" for k, v in {**align, "gamma": 0.5}.items() if not isinstance(v, dict)) + "}"
+    out = snakemake("--cores", "1", "--dry-run", "--config", f"align={edit}", workdir=tiny_project).stdout
+    assert planned_jobs(out) == {"align": 1, "finetune": 1, "evaluate_variant": 1, "report": 1, "all": 1}
