@@ -121,6 +121,7 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
             error = min(error.context, key=lambda e: len(list(e.absolute_path)))
         raise ConfigError(f"config key {_key_path(error)}: {_message(error)}")
     fill_defaults(config, schema)
+    check_protocol(config["protocol"])
     for name, encoder in config["encoders"].items():
         check_encoder_attention(name, encoder)
     for key, names in (("datasets", config["sources"]), ("encoders", config["encoders"])):
@@ -130,6 +131,19 @@ def validate_config(config: dict[str, Any], schema_path: str | os.PathLike[str])
             raise ConfigError(f"config key run.{key}: {unknown} not defined under {target} (defined: {sorted(names)})")
     check_encoder_dirs(config)
     return config
+
+
+def check_protocol(protocol: dict[str, Any]) -> None:
+    """The protocol's lengths must fit together: a user keeps at most ``max_sequence_length`` items,
+    the test target is the last and the validation target the one before, so a history holds at
+    most ``max_sequence_length - 1`` items; and at least ``min_user_interactions`` must fit."""
+    longest, window = protocol["max_sequence_length"], protocol["max_input_length"]
+    if protocol["min_user_interactions"] > longest:
+        raise ConfigError(f"config key protocol.min_user_interactions: {protocol['min_user_interactions']} exceeds "
+                          f"protocol.max_sequence_length ({longest}): no user could be kept")
+    if window > longest - 1:
+        raise ConfigError(f"config key protocol.max_input_length: {window} exceeds the longest history a user can "
+                          f"have, protocol.max_sequence_length - 1 = {longest - 1}")
 
 
 def _fill(section: dict[str, Any], properties: dict[str, Any]) -> None:

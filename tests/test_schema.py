@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from padlib.config import validate_config
 from padlib.data.dataset import EVAL_MASKS
 from padlib.data.stage import SOURCE_KINDS
 from padlib.device import _DTYPES
+from padlib.errors import ConfigError
 from padlib.fetch import MODEL_WHEELS
 from padlib.losses.mmd import KERNELS, MULTI_KERNEL
 from padlib.models.build import BACKBONES, EXPERT_NAMES, GATE_HIDDEN, GATES, ModelConfig, backbone_options
@@ -103,3 +105,14 @@ def test_strings_the_schema_types_as_numbers_are_numbers():
     assert config == {"align": {"gamma": 0.5, "kernel": "gaussian"}, "train": {"lr": 1e6, "patience": 21},
                       "protocol": {"min_rating": None}, "variants": {"v": {"method": "pad", "align": {"gamma": 0}}}}
     assert coerce_scalars({"train": {"patience": "many"}}, schema, schema) == {"train": {"patience": "many"}}
+
+
+@pytest.mark.parametrize("protocol,message", [
+    ({"max_input_length": 30, "max_sequence_length": 23}, "protocol.max_input_length: 30 exceeds"),
+    ({"min_user_interactions": 25, "max_sequence_length": 23}, "protocol.min_user_interactions: 25 exceeds"),
+])
+def test_protocol_lengths_must_fit_together(protocol, message):
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())
+    config["protocol"].update(protocol)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config, Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml")
