@@ -52,7 +52,8 @@ def aggregate(rows: pl.DataFrame) -> pl.DataFrame:
                      *[pl.col(c).std().alias(f"{c} std") for c in numeric]))
 
 
-def _cell(mean: float | str | None, std: float | None, digits: int) -> str:
+def cell(mean: float | str | None, std: float | None, digits: int) -> str:
+    """One table cell: "0.0701", "0.0701 ± 0.0012" over several seeds, "–" where there is no value."""
     if isinstance(mean, str):
         return mean
     if mean is None or (isinstance(mean, float) and np.isnan(mean)):
@@ -67,6 +68,6 @@ def to_markdown(summary: pl.DataFrame, columns: list[str], digits: int = 4) -> s
     header = "| model | seeds | " + " | ".join(columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 2)]
     for row in summary.iter_rows(named=True):
-        cells = [_cell(row.get(c), row.get(f"{c} std"), 1 if c.endswith(" s") else digits) for c in columns]
+        cells = [cell(row.get(c), row.get(f"{c} std"), 1 if c.endswith(" s") else digits) for c in columns]
         lines.append(f"| {row['model']} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
