@@ -15,3 +15,7 @@ class ConfigError(PadError):
 
 class NumericalError(PadError):
     """Training or scoring produced non-finite numbers: a diverged model, never a metric."""
+
+
+class StorageError(PadError):
+    """An output could not be written (a full disk, a quota, a read-only file system): nothing was."""

@@ -14,6 +14,7 @@ command that rebuilds it, instead of being trained or evaluated on silently.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from padlib import __version__
-from padlib.errors import DataError
+from padlib.errors import DataError, StorageError
 
 
 def _new_file(parent: Path, prefix: str, suffix: str) -> Path:
@@ -47,18 +48,50 @@ def _new_file(parent: Path, prefix: str, suffix: str) -> Path:
         return path
 
 
+# OS errors that mean "the disk cannot take this file", not "the code is wrong".
+STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success only."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success only.
+
+    A full disk (or quota, or read-only file system) while writing becomes a ``StorageError``
+    naming ``path``, the temporary file removed: one ``ERROR:`` line, nothing half-written."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_file(target.parent, f".{target.name}.", ".tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _new_file(target.parent, f".{target.name}.", ".tmp")
+    except OSError as exc:
+        raise _storage_error(target, exc) from exc
     try:
         yield tmp
         os.replace(tmp, target)
+    except OSError as exc:
+        raise _storage_error(target, exc) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _storage_error(target: Path, exc: OSError) -> Exception:
+    if exc.errno not in STORAGE_ERRNOS:
+        return exc
+    return StorageError(f"{target}: cannot be written: {os.strerror(exc.errno)} (errno {exc.errno}); nothing was "
+                        f"written there. Free space on (or write access to) {target.parent} and rerun")
+
+
+def save_torch(payload: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` through a buffer, atomically: torch's own file writer reports a full disk as an
+    opaque RuntimeError (``unexpected pos``), a plain file write as ENOSPC, which names the file."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(buffer.getbuffer())
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from padlib.errors import ConfigError, DataError
-from padlib.io import atomic_path, rerun_hint, verify_artifact
+from padlib.io import rerun_hint, save_torch, verify_artifact
 from padlib.models.caser import Caser, CaserConfig
 from padlib.models.disco import DisCoItems
 from padlib.models.experts import Expert
@@ -140,8 +140,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *, phase: st
     payload = {"phase": phase, "n_items": n_items, "max_length": max_length, "model": asdict(model_cfg),
                "state_dict": model.state_dict(), **extra}
     check_plain(payload)
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_torch(payload, path)
 
 
 def _unpickling_detail(exc: Exception) -> str:

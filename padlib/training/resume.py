@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from padlib.io import atomic_path, input_sha256, manifest_path
+from padlib.io import input_sha256, manifest_path, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ class Resume:
         return None
 
     def save(self, state: dict[str, Any]) -> None:
-        with atomic_path(self.path) as tmp:
-            torch.save({**state, "fingerprint": self.fingerprint}, tmp)
+        save_torch({**state, "fingerprint": self.fingerprint}, self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
