@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from types import TracebackType
 from typing import TextIO
 
 import torch
 
 from padlib.errors import PadError
+from padlib.io import manifest_path
 
 CONSOLE_HANDLER = "padlib-console"
 
@@ -34,12 +36,16 @@ def _report_pad_errors(exc_type: type[BaseException], exc: BaseException, tb: Tr
     logging.getLogger("padlib").error("%s: %s", exc_type.__name__, " ".join(str(exc).splitlines()))
 
 
-def setup_job(log_path: str | None, threads: int) -> None:
+def setup_job(log_path: str | None, threads: int, outputs: Iterable[str] = ()) -> None:
     """Send this job's stdout/stderr (progress bars, warnings) to its Snakemake log; cap threads.
 
     padlib's warnings and errors also go to the real stderr, which Snakemake shows on the console,
     and an uncaught PadError ends the job (exit status 1) with its one-line message there and in the log.
+    The manifests of the job's ``outputs`` go first: Snakemake removes a failed job's outputs but not
+    their manifests, which would otherwise outlive them (a manifest is written after its artifact).
     """
+    for output in outputs:
+        manifest_path(output).unlink(missing_ok=True)
     console = sys.__stderr__ or sys.stderr
     if log_path:
         os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)

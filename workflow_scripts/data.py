@@ -3,7 +3,7 @@
 from padlib.data.stage import build_dataset
 from padlib.runtime import setup_job
 
-setup_job(snakemake.log[0], snakemake.threads)
+setup_job(snakemake.log[0], snakemake.threads, snakemake.output)
 inputs = dict(snakemake.input.items())
 outputs = {"items": snakemake.output.item_table, "sequences": snakemake.output.sequences,
            "splits": snakemake.output.splits}

@@ -5,7 +5,7 @@ import os
 from padlib.runtime import setup_job
 from padlib.training.baselines import make
 
-setup_job(snakemake.log[0], snakemake.threads)
+setup_job(snakemake.log[0], snakemake.threads, snakemake.output)
 make(os.path.dirname(snakemake.input.data[0]), snakemake.input.embeddings, snakemake.input.pretrain,
      snakemake.input.text, snakemake.output[0], snakemake.params.stage, int(snakemake.wildcards.seed),
      device=snakemake.config["device"])

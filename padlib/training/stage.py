@@ -13,8 +13,9 @@ from torch import nn
 
 from padlib.data.dataset import SequenceData, load_data
 from padlib.device import resolve_device
-from padlib.io import write_manifest
+from padlib.io import manifest_path, write_manifest
 from padlib.models.build import ModelConfig, save_checkpoint
+from padlib.plan import evaluation
 from padlib.seed import set_seed
 from padlib.text.store import load_text
 from padlib.training.loop import FitResult, TrainConfig, fit
@@ -39,7 +40,11 @@ class TrainingStage:
     def open(cls, data_dir: str, out: str, params: dict[str, Any], seed: int, device: str = "auto",
              embeddings: str | None = None, checkpoints: tuple[str, ...] = ()) -> "TrainingStage":
         """Read the data (and the normalised text), then seed: the model built next starts the same
-        for the same seed."""
+        for the same seed. The evaluation beside ``out`` described the model being replaced: it goes
+        now, so a failed or diverged run leaves no metrics of a model that is gone."""
+        for stale in evaluation(out).values():
+            Path(stale).unlink(missing_ok=True)
+            manifest_path(stale).unlink(missing_ok=True)
         data = load_data(data_dir, params["protocol"])
         model_cfg = ModelConfig.from_dict(params["model"])
         text = None if embeddings is None else load_text(embeddings, data.n_items, model_cfg.text_norm)
