@@ -2,8 +2,10 @@
 # `snakemake --cores N` builds every model in config `run:` and one report per dataset.
 
 import os
+import sys
 
 from padlib.config import validate_config
+from padlib.errors import PadError
 
 
 configfile: "config.yaml"
@@ -12,7 +14,10 @@ configfile: "config.yaml"
 report: "report/workflow.rst"
 
 
-validate_config(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+try:
+    validate_config(config, os.path.join(workflow.basedir, "schemas", "config.schema.yaml"))
+except PadError as error:  # the message names the key: one line, no traceback
+    sys.exit(f"ERROR: {type(error).__name__}: {error}")
 
 
 include: "rules/common.smk"

@@ -32,6 +32,11 @@ def _message(error: jsonschema.ValidationError) -> str:
     if error.validator in ("pattern", "not") and description:
         what = "name" if "propertyNames" in error.relative_schema_path else "value"
         return f"{what} {error.instance!r} is not allowed: {description}"
+    if error.validator in ("maxProperties", "minProperties") and isinstance(error.schema, dict):
+        names = sorted(error.schema.get("properties", {}))
+        if error.schema.get("minProperties") == error.schema.get("maxProperties") == 1 and names:
+            given = sorted(error.instance) if isinstance(error.instance, dict) else []
+            return f"give exactly one of {', '.join(names)} (got {', '.join(given) or 'none'})"
     return error.message
 
 

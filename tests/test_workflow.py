@@ -104,7 +104,18 @@ def test_wrong_type_is_named(tmp_path):
     config["train"]["batch_size"] = "big"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake("--cores", "1", "--dry-run", workdir=tmp_path, check=False)
-    assert proc.returncode != 0 and "config key train.batch_size: 'big' is not of type 'integer'" in proc.stdout + proc.stderr
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "ERROR: ConfigError: config key train.batch_size: 'big' is not of type 'integer'" in output
+    assert "Traceback" not in output and 'File "' not in output  # one line, no traceback after it
+
+
+def test_an_encoder_with_both_a_wheel_and_a_path_is_told_to_pick_one(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["encoders"]["smollm2"]["model"] = {"wheel": "smollm2", "path": "/models/smollm2"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("--cores", "1", "--dry-run", workdir=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "config key encoders.smollm2.model: give exactly one of path, wheel (got path, wheel)" in proc.stdout + proc.stderr
 
 
 def test_tiny_end_to_end_run_writes_the_report(tiny_project):

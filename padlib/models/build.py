@@ -143,7 +143,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *, phase: st
     save_torch(payload, path)
 
 
-def _unpickling_detail(exc: Exception) -> str:
+def unpickling_detail(exc: Exception) -> str:
     """The line of torch's weights-only refusal that names the offending object, without its advice to
     retry with ``weights_only=False`` (the very thing that would run the file's code)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
@@ -165,7 +165,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DataError(f"{path}: no such checkpoint; {rerun_hint(path)}") from exc
     except pickle.UnpicklingError as exc:
         raise DataError(f"{path}: not a safe checkpoint, refused: it holds objects other than tensors and plain "
-                        f"containers, which could run code when loaded ({_unpickling_detail(exc)}); "
+                        f"containers, which could run code when loaded ({unpickling_detail(exc)}); "
                         f"{rerun_hint(path)}") from exc
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise DataError(f"{path}: not a readable checkpoint, it is corrupt or truncated ({exc}); "

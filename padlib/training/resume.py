@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from padlib.io import input_sha256, manifest_path, save_torch
+from padlib.models.build import unpickling_detail
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Resume:
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:  # foreign: start over
-            log.warning("ignoring unreadable resume file %s (%s)", self.path, err)
+            log.warning("ignoring unreadable resume file %s (%s)", self.path, unpickling_detail(err))
             state = None
         if state is not None and state.get("fingerprint") == self.fingerprint:
             return state

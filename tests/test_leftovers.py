@@ -1,6 +1,7 @@
-"""No output outlives the run that should have replaced it: a job's output manifests go when it
-starts (Snakemake removes a failed job's outputs, not their manifests), and a model's evaluation
-goes when the model is retrained (a diverged run leaves no metrics of the model it replaced)."""
+"""What a failed, forced or foreign run leaves behind: no output outlives the run that should have
+replaced it (a job's output manifests go when it starts, since Snakemake removes a failed job's
+outputs but not their manifests; a model's evaluation goes when the model is retrained), and a
+crafted resume file is ignored without being run."""
 
 from __future__ import annotations
 
@@ -46,3 +47,28 @@ def test_a_diverged_retraining_leaves_no_metrics_of_the_replaced_model(tmp_path)
     with pytest.raises(NumericalError):
         phases.pretrain(str(tmp_path), str(run / "model.pt"), params, seed=0)
     assert sorted(p.name for p in run.iterdir()) == []
+
+
+def test_a_crafted_resume_file_is_ignored_without_the_advice_to_unpickle_it(tmp_path, caplog):
+    """A resume file holding code is not run and not trusted; the warning names the object, not
+    PyTorch's advice to retry with ``weights_only=False`` (the one thing that would run it)."""
+    import os
+    import shlex
+
+    import torch
+
+    from padlib.training.resume import Resume
+
+    marker = tmp_path / "touched"
+
+    class Touch:
+        def __reduce__(self):
+            return os.system, (f"touch {shlex.quote(str(marker))}",)
+
+    resume = Resume(tmp_path / "model.pt.resume", "fingerprint")
+    torch.save({"fingerprint": "fingerprint", "model": Touch()}, resume.path)
+    with caplog.at_level("WARNING"):
+        assert resume.load() is None
+    assert not marker.exists() and not resume.path.exists()
+    assert "ignoring unreadable resume file" in caplog.text and "posix.system" in caplog.text
+    assert "weights_only" not in caplog.text
