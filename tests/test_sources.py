@@ -295,6 +295,11 @@ def test_amazon_encoding_empty_and_missing(tmp_path, amazon_files):
     truncated = write(tmp_path / "meta_cut.json.gz", meta_gz(META)[:-10])
     with pytest.raises(DataError, match=r"meta_cut\.json\.gz: corrupt or truncated gzip"):
         read_amazon(amazon_files[0], truncated)
+    wrapped = write(tmp_path / "meta_twice.json.gz", gzip.compress(meta_gz(META)[:-10]))
+    with pytest.raises(DataError, match=r"meta_twice\.json\.gz: corrupt or truncated gzip data inside gzip"):
+        read_amazon(amazon_files[0], wrapped)
+    twice = write(tmp_path / "meta_ok_twice.json.gz", gzip.compress(meta_gz(META)))
+    assert read_amazon(amazon_files[0], twice)[1].height == read_amazon(*amazon_files)[1].height
 
 
 # ---------------------------------------------------------------- users' own tables

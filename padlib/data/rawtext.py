@@ -29,13 +29,16 @@ def require_file(path: str | os.PathLike[str], what: str) -> Path:
 
 
 def read_bytes(path: Path, what: str) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic number."""
+    """The file's bytes, gunzipped (as often as it was gzipped) when it starts with the gzip magic number."""
     raw = path.read_bytes()
-    if raw.startswith(GZIP_MAGIC):
+    layers = 0
+    while raw.startswith(GZIP_MAGIC):
+        layers += 1
+        inner = " inside gzip" * (layers - 1)
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path}: corrupt or truncated gzip data ({exc}); expected the {what}") from exc
+            raise DataError(f"{path}: corrupt or truncated gzip data{inner} ({exc}); expected the {what}") from exc
     if not raw or raw.isspace():
         raise DataError(f"{path}: the file is empty (expected the {what})")
     return raw
