@@ -352,6 +352,18 @@ def test_own_parquet_via_stage(tmp_path):
     assert legacy[0].equals(raw)
 
 
+def test_the_interactions_item_rename_also_names_the_items_id_column(tmp_path):
+    """``columns: {item: sku}`` with an items table keyed by ``sku`` too (the README's own-data
+    example): one rename serves both tables; an explicit ``item_columns`` still wins."""
+    inter = write(tmp_path / "orders.csv", "customer_id,sku,timestamp\n" +
+                  "".join(f"c1,s{i},{i}\n" for i in range(1, 6)))
+    items = write(tmp_path / "catalogue.csv", "sku,title\n" + "".join(f"s{i},Item {i}\n" for i in range(1, 6)))
+    raw, item_table = read_own_data(inter, items, {"user": "customer_id", "item": "sku"})
+    assert item_table["item"].to_list() == [f"s{i}" for i in range(1, 6)] and raw["item"].n_unique() == 5
+    with pytest.raises(DataError, match=r"catalogue\.csv: missing column 'code' \(for item\)"):
+        read_own_data(inter, items, {"user": "customer_id", "item": "sku"}, {"item": "code"})
+
+
 def own_error(tmp_path, rows=OWN_ROWS, items=OWN_ITEMS, columns=OWN_COLUMNS) -> str:
     inter, item_file = own_csv(tmp_path, rows, items)
     with pytest.raises(DataError) as info:

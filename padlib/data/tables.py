@@ -4,7 +4,8 @@ interactions: ``user``, ``item``, ``timestamp`` and optionally ``rating``, renam
 the user's own column names via ``columns: {user:, item:, timestamp:, rating:}``.
 Timestamps are numbers (unix seconds) or ISO-8601 dates/datetimes (a datetime without
 offset is read as UTC). items: ``item`` (renamed via ``item_columns: {item:}``) plus
-text columns kept as they are (whatever the item-text template names).
+text columns kept as they are (whatever the item-text template names); ``columns: {item:}`` names
+the items table's id column too when it has that column and ``item_columns`` is not given.
 Row numbers in messages count data rows from 1 (the header is not a row).
 """
 
@@ -171,11 +172,18 @@ def _as_text(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     return frame.with_columns(pl.all().cast(pl.Utf8))
 
 
-def read_items(path: str | os.PathLike[str], item_columns: dict[str, str] | None = None) -> pl.DataFrame:
-    """Items with an ``item`` column and every other (text) column cast to text; exact repeats collapse."""
+def read_items(path: str | os.PathLike[str], item_columns: dict[str, str] | None = None,
+               interactions_item: str | None = None) -> pl.DataFrame:
+    """Items with an ``item`` column and every other (text) column cast to text; exact repeats collapse.
+
+    The id column is ``item_columns.item`` when given, else ``item``, else the interactions' own item
+    column name (``interactions_item``, e.g. ``sku`` from ``columns: {item: sku}``) when the items
+    table has that column: one rename usually serves both tables."""
     path = Path(path)
     frame = read_table(path, "items table (item plus text columns)")
     item_col = (item_columns or {}).get("item", "item")
+    if item_columns is None and item_col not in frame.columns and interactions_item in frame.columns:
+        item_col = interactions_item
     _require(frame, {"item": item_col}, path, "item_columns")
     frame = _as_text(frame.rename({item_col: "item"}), path)
     if frame.width < 2:
@@ -216,6 +224,6 @@ def read_own_data(interactions: str | os.PathLike[str], items: str | os.PathLike
                   item_columns: dict[str, str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Both tables, read and cross-checked (every interacted item has text)."""
     inter = read_interactions(interactions, columns)
-    item_table = read_items(items, item_columns)
+    item_table = read_items(items, item_columns, (columns or {}).get("item"))
     check_item_text(inter, item_table, interactions, items)
     return inter, item_table
