@@ -2,13 +2,14 @@
 # `make test` — set up .venv and run the fast tier (unit tests, dry runs, one tiny end-to-end run).
 # `make test-all` — the whole suite, slow tests included (what CI runs after the fast tier).
 # `make readme-table` — after `make run`: rewrite the README's expected-results table from the run.
+# `make config-reference` — after a schema edit: rewrite docs/configuration.md's table of every key.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all readme-table lint dry-run clean-results bench bench-data
+.PHONY: run test test-all readme-table config-reference lint dry-run clean-results bench bench-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,9 @@ test-all: $(STAMP)
 # After `make run`: the README's expected-results table from the run's report.csv, at this commit.
 readme-table: $(STAMP)
 	$(BIN)/python -m padlib.report.readme_table results/ml-100k/report.csv --readme README.md
+
+config-reference: $(STAMP)
+	$(BIN)/python -m padlib.config_reference schemas/config.schema.yaml --doc docs/configuration.md
 
 # The benchmark's inputs (ML-1M and the paper's Prime Pantry, with SmolLM2 embeddings), then the
 # benchmark itself: figures for the current tree and ratios against BENCH_REFERENCE (benchmarks/bench.py).

@@ -164,6 +164,7 @@ def fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:
     changing one (in the schema, which the code's defaults are tested against) reruns the stages it
     changes, and two runs made under different defaults are told apart by their manifests' config."""
     defs = schema["$defs"]
+    _fill(config["train"], defs["train_overrides"]["properties"])
     _fill(config["align"], defs["align_options"]["properties"])
     _fill(config["finetune"], defs["finetune_options"]["properties"])
     _fill(config["model"], defs["model_options"]["properties"])

@@ -235,3 +235,13 @@ def test_the_configuration_example_is_what_the_plan_computes():
             if isinstance(value, dict):
                 actual = {k: actual[k] for k in value}
             assert actual == value, f"{stage} {key}"
+
+
+def test_the_configuration_reference_is_current():
+    """docs/configuration.md's table of every key is what the schema gives now (make config-reference)."""
+    from padlib.config_reference import END, START, reference_block
+
+    page = (REPO / "docs" / "configuration.md").read_text()
+    current = page[page.index(START):page.index(END) + len(END)]
+    assert current == reference_block(REPO / "schemas" / "config.schema.yaml")
+    assert "| `align.estimator` | `vstat` \\| `tllib` | `vstat` |" in current

@@ -99,7 +99,7 @@ def test_full_softmax_variants_get_their_own_phase_1_model(grid_plan):
     (pad,) = [job for job in jobs_of(jobs, "align")
               if job["wildcards"]["alignment"] == "pad" and job["wildcards"]["backbone"] == "sasrec"
               and job["wildcards"]["encoder"] == "tinyllama"]
-    assert f"{SEED_DIR}/id/model.pt" in pad["input"] and "loss" not in pad["params"]["stage"]["train"]
+    assert f"{SEED_DIR}/id/model.pt" in pad["input"] and pad["params"]["stage"]["train"]["loss"] == "bce"
 
 
 def test_kendall_compares_the_unmodified_alignments_with_the_pretrained_ids(grid_plan):

@@ -121,7 +121,7 @@ def test_a_train_override_gets_its_own_phase_1_model_and_params(grid):
     assert plan.phase1_model("ml-1m", "sasrec", 0, "pad-ce") == f"{SEED0}/id-loss-softmax/model.pt"
     assert plan.phase1_model("ml-1m", "sasrec", 0, "pad") == f"{SEED0}/id/model.pt"
     assert plan.stage_params("pretrain", "sasrec", "id-loss-softmax")["train"]["loss"] == "softmax"
-    assert "loss" not in plan.stage_params("pretrain", "sasrec", "id")["train"]
+    assert plan.stage_params("pretrain", "sasrec", "id")["train"]["loss"] == "bce"  # the schema default
     align = plan.stage_params("align", "sasrec", "pad-ce")["train"]
     assert align["loss"] == "softmax" and align["lr"] == grid["align"]["train"]["lr"]
 

@@ -4,6 +4,7 @@ fails here instead of in a run."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 
 from padlib.config import validate_config
 from padlib.data.dataset import EVAL_MASKS
+from padlib.data.protocol import ProtocolConfig
 from padlib.data.stage import SOURCE_KINDS
 from padlib.device import _DTYPES
 from padlib.errors import ConfigError
@@ -24,7 +26,7 @@ from padlib.report.spec import FIGURE_KINDS
 from padlib.text.encoder import KINDS
 from padlib.text.normalize import NORMS
 from padlib.training.disco import LOSS_KEYS
-from padlib.training.loop import LOSSES, PRECISIONS
+from padlib.training.loop import LOSSES, PRECISIONS, TrainConfig
 from padlib.training.phases import ALIGN_DEFAULTS, ALIGNMENT_LOSSES, ALIGNMENT_SAMPLES, ANCHORINGS
 from padlib.variants import DEFAULT_LABELS, METHODS
 
@@ -91,6 +93,24 @@ def test_each_backbone_takes_exactly_the_options_the_schema_allows(name):
 ])
 def test_code_defaults_equal_the_schema_default(code, schema):
     assert code == schema
+
+
+@pytest.mark.parametrize(("config_class", "properties"), [
+    pytest.param(TrainConfig, DEFS["train_overrides"]["properties"], id="train"),
+    pytest.param(ModelConfig, DEFS["model_options"]["properties"], id="model"),
+    pytest.param(ProtocolConfig, PROPS["protocol"]["properties"], id="protocol"),
+    *[pytest.param(BACKBONES[name][1], DEFS["backbone_options"]["properties"][name]["properties"], id=name)
+      for name in BACKBONES],
+])
+def test_every_code_side_default_is_the_schema_default(config_class, properties):
+    """The schema's ``default:`` values are the only defaults: every field of a config dataclass that
+    the schema knows has the schema's default, and every such schema key has one."""
+    for field in dataclasses.fields(config_class):
+        if field.name not in properties:
+            continue
+        code = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        assert "default" in properties[field.name], f"{config_class.__name__}.{field.name}: no schema default"
+        assert code == properties[field.name]["default"], f"{config_class.__name__}.{field.name}"
 
 
 def test_strings_the_schema_types_as_numbers_are_numbers():

@@ -58,13 +58,13 @@ def readme_block(report_csv: str | Path, commit: str, k: int = 10) -> str:
     return "\n".join([START, "", expected_results_table(report_csv, k), "", provenance(report_csv, commit), END])
 
 
-def replace_block(text: str, block: str) -> str:
+def replace_block(text: str, block: str, start_marker: str = START, end_marker: str = END) -> str:
     """``text`` with its marked block replaced by ``block``; an error if the markers are missing, so a
-    README edited by hand is not silently left as it was."""
-    start, end = text.find(START), text.find(END)
+    page edited by hand is not silently left as it was."""
+    start, end = text.find(start_marker), text.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"no block between {START!r} and {END!r}")
-    return text[:start] + block + text[end + len(END):]
+        raise ValueError(f"no block between {start_marker!r} and {end_marker!r}")
+    return text[:start] + block + text[end + len(end_marker):]
 
 
 def head_commit() -> str:

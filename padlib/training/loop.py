@@ -50,10 +50,10 @@ ExtraLoss = Callable[[nn.Module, Batch], torch.Tensor]
 @dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float = 0.004
     weight_decay: float = 0.1
     max_epochs: int = 200
-    patience: int = 10
+    patience: int = 20
     eval_batch_size: int = 512
     k: int = 10
     bce_weight: float = 1.0  # weight of the recommendation loss (whichever ``loss`` is)
