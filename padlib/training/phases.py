@@ -59,7 +59,8 @@ def sample_groups(batch: Batch, users: int | None, sample: str = "distinct") -> 
     groups = []
     for lo in range(0, n, step):
         history, target = batch.history[lo:lo + step], batch.target[lo:lo + step]
-        parts = [history, target if sample == "distinct" else target[:, -1:]]  # the sequence, each item once
+        # the user's sequence: the inputs and the last target (the other targets repeat the inputs, shifted)
+        parts = [history, target if sample == "distinct" else target[:, -1:]]
         if batch.negatives is not None:
             negatives = batch.negatives[lo:lo + step]
             if sample == "official":
