@@ -53,6 +53,7 @@ def test_a_checkpoint_too_large_for_the_disk_is_one_error_and_no_file(full_disk)
     assert list(full_disk.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_the_data_stage_on_a_full_disk_ends_in_one_error_line(full_disk, tmp_path):
     """The real data stage through Snakemake, results/ on a disk with a few KiB left: the job fails
     with ``ERROR: StorageError: ... No space left on device`` naming its output, no traceback."""
