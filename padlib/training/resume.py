@@ -5,7 +5,7 @@ optimizer, every random generator the loop draws from, the early-stopping state 
 history. A rerun of the same job (same params, seed and input files: the fingerprint)
 continues from there and ends exactly where an uninterrupted run would; a resume file
 from other params or inputs is discarded. The stage removes the file once the model and
-its manifest are written.
+its manifest are written. A SIGTERM during a save is held until the file is written.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from padlib.io import atomic_path, input_sha256, manifest_path
+from padlib.runtime import sigterm_deferred
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ class Resume:
         return None
 
     def save(self, state: dict[str, Any]) -> None:
-        with atomic_path(self.path) as tmp:
+        """Atomically; a SIGTERM meanwhile (a preempted job) takes effect once the file is in place, so
+        the epoch just finished is not lost."""
+        with sigterm_deferred(), atomic_path(self.path) as tmp:
             torch.save({**state, "fingerprint": self.fingerprint}, tmp)
 
     def clear(self) -> None:
