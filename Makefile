@@ -1,13 +1,15 @@
 # `make run` — set up .venv and run the embedded default end to end (MovieLens-100k, SmolLM2).
 # `make test` — set up .venv and run the fast tier (unit tests, dry runs, one tiny end-to-end run).
-# `make test-all` — the whole suite, slow tests included (what CI runs after the fast tier).
+# `make test-all` — the whole suite, slow tests included (what CI runs after the fast tier), but the cluster test.
+# `make test-cluster` — starts a one-node SLURM cluster here (tests/cluster/start-slurm.sh, needs root) and runs
+#   the tiny workflow through profiles/slurm on it; skipped, with the reason, where no cluster can be started.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all lint dry-run clean-results bench bench-data
+.PHONY: run test test-all test-cluster lint dry-run clean-results bench bench-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +27,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not cluster" $(PYTEST_ARGS)
+
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -rsP -m cluster $(PYTEST_ARGS) tests/cluster
 
 # The benchmark's inputs (ML-1M and the paper's Prime Pantry, with SmolLM2 embeddings), then the
 # benchmark itself: figures for the current tree and ratios against BENCH_REFERENCE (benchmarks/bench.py).
