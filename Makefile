@@ -1,6 +1,8 @@
 # `make run` — set up .venv and run the embedded default end to end (MovieLens-100k, SmolLM2).
 # `make test` — set up .venv and run the fast tier (unit tests, dry runs, one tiny end-to-end run).
-# `make test-all` — the whole suite, slow tests included (what CI runs after the fast tier).
+# `make test-all` — the whole suite, slow tests included (what CI runs after the fast tier), but the cluster test.
+# `make test-cluster` — starts a one-node SLURM cluster here (tests/cluster/start-slurm.sh, needs root) and runs
+#   the tiny workflow through profiles/slurm on it; skipped, with the reason, where no cluster can be started.
 # `make readme-table` — after `make run`: rewrite the README's expected-results table from the run.
 # `make config-reference` — after a schema edit: rewrite docs/configuration.md's table of every key.
 PYTHON ?= python3
@@ -9,7 +11,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all readme-table config-reference lint dry-run clean-results bench bench-data
+.PHONY: run test test-all test-cluster readme-table config-reference lint dry-run clean-results bench bench-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +29,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not cluster" $(PYTEST_ARGS)
+
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -rsP -m cluster $(PYTEST_ARGS) tests/cluster
 
 # After `make run`: the README's expected-results table from the run's report.csv, at this commit.
 readme-table: $(STAMP)

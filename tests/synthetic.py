@@ -6,6 +6,8 @@ import csv
 import random
 from pathlib import Path
 
+import yaml
+
 
 def write_synthetic(root: Path, n_users: int = 40, n_items: int = 30, seed: int = 0) -> tuple[Path, Path]:
     """Interactions with structure (users prefer one of three genres) and item titles."""
@@ -82,3 +84,36 @@ def tiny_grid_config(root: Path, grid: dict, llama: Path, bert: Path) -> dict:
         ctrl={"align_epochs": 1, "align_batch_size": 16, "temperature": 0.1},
     )
     return grid
+
+
+def write_tiny_workflow(root: Path) -> dict:
+    """The tiny end-to-end workflow in ``root``: synthetic data, a tiny random Llama encoder and a
+    ``config.yaml`` (SASRec and PAD, one seed, a few epochs, two embedding shards); returns the config."""
+    from tiny_models import make_tiny_llama
+
+    interactions, items = write_synthetic(root)
+    model_dir = make_tiny_llama(root / "tiny-llama")
+    config = {
+        "device": "cpu",
+        "run": {"datasets": ["tiny"], "encoders": ["tinyllama"], "backbones": ["sasrec"], "seeds": [0],
+                "variants": ["sasrec", "pad"]},
+        "sources": {"tiny": {"kind": "table", "interactions": str(interactions), "items": str(items)}},
+        "protocol": {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10,
+                     "max_input_length": 6, "n_buckets": 10},
+        "encoders": {"tinyllama": {"kind": "llm2vec", "model": {"path": str(model_dir)},
+                                   "template": "{title}. Genre: {genre}", "batch_size": 8, "max_length": 32}},
+        "embed": {"shards": 2},
+        "backbones": {"sasrec": {"blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1}},
+        "variants": {"sasrec": {"method": "id"}, "pad": {"method": "pad"}},
+        "ctrl": {"align_epochs": 2, "align_batch_size": 16, "temperature": 0.1},
+        "model": {"dim": 16, "projection_layers": 1},
+        "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 2,
+                  "eval_batch_size": 64},
+        "pretrain": {"train": {}},
+        "align": {"gamma": 0.2, "kernel": "gaussian", "anchoring": "rec"},
+        "finetune": {"experts": ["id", "aligned", "text"], "gate": "frequency",
+                     "gate_init": {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}},
+        "evaluate": {"k": 10, "batch_size": 64},
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    return config

@@ -12,8 +12,7 @@ import polars as pl
 import pytest
 import yaml
 
-from synthetic import write_synthetic
-from tiny_models import make_tiny_llama
+from synthetic import write_tiny_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -47,31 +46,7 @@ def planned_jobs(output: str) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def tiny_project(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
-    interactions, items = write_synthetic(root)
-    model_dir = make_tiny_llama(root / "tiny-llama")
-    config = {
-        "device": "cpu",
-        "run": {"datasets": ["tiny"], "encoders": ["tinyllama"], "backbones": ["sasrec"], "seeds": [0],
-                "variants": ["sasrec", "pad"]},
-        "sources": {"tiny": {"kind": "table", "interactions": str(interactions), "items": str(items)}},
-        "protocol": {"min_rating": 4, "min_user_interactions": 5, "max_sequence_length": 10,
-                     "max_input_length": 6, "n_buckets": 10},
-        "encoders": {"tinyllama": {"kind": "llm2vec", "model": {"path": str(model_dir)},
-                                   "template": "{title}. Genre: {genre}", "batch_size": 8, "max_length": 32}},
-        "embed": {"shards": 2},
-        "backbones": {"sasrec": {"blocks": 1, "heads": 2, "ffn_dim": 32, "dropout": 0.1}},
-        "variants": {"sasrec": {"method": "id"}, "pad": {"method": "pad"}},
-        "ctrl": {"align_epochs": 2, "align_batch_size": 16, "temperature": 0.1},
-        "model": {"dim": 16, "projection_layers": 1},
-        "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 2,
-                  "eval_batch_size": 64},
-        "pretrain": {"train": {}},
-        "align": {"gamma": 0.2, "kernel": "gaussian", "anchoring": "rec"},
-        "finetune": {"experts": ["id", "aligned", "text"], "gate": "frequency",
-                     "gate_init": {"id": [1.0, 0.0], "aligned": [-4.0, -5.0], "text": [0.0, 1.0]}},
-        "evaluate": {"k": 10, "batch_size": 64},
-    }
-    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    write_tiny_workflow(root)
     snakemake("--cores", "2", workdir=root)
     return root
 

@@ -5,7 +5,7 @@ optimizer, every random generator the loop draws from, the early-stopping state 
 history. A rerun of the same job (same params, seed and input files: the fingerprint)
 continues from there and ends exactly where an uninterrupted run would; a resume file
 from other params or inputs is discarded. The stage removes the file once the model and
-its manifest are written.
+its manifest are written. A SIGTERM during a save is held until the file is written.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 
 from padlib.io import input_sha256, manifest_path, save_torch
 from padlib.models.build import unpickling_detail
+from padlib.runtime import sigterm_deferred
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,10 @@ class Resume:
         return None
 
     def save(self, state: dict[str, Any]) -> None:
-        save_torch({**state, "fingerprint": self.fingerprint}, self.path)
+        """Atomically; a SIGTERM meanwhile (a preempted job) takes effect once the file is in place, so
+        the epoch just finished is not lost."""
+        with sigterm_deferred():
+            save_torch({**state, "fingerprint": self.fingerprint}, self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
