@@ -23,7 +23,7 @@ from padlib.text.encoder import encode, load_text_encoder, mean_pool
 from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, prepare_minilm
 from padlib.text.stage import embed_items
 from padlib.text.store import read_embeddings, write_embeddings
-from tiny_models import make_tiny_bert, make_tiny_llama
+from tiny_models import first_token_states, make_tiny_bert, make_tiny_llama
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -48,12 +48,6 @@ def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
-
-
-def first_token_states(encoder, texts: list[str]) -> torch.Tensor:
-    batch = encoder.tokenizer(texts, padding=True, return_tensors="pt")
-    with torch.inference_mode():
-        return encoder.model(**batch).last_hidden_state[:, 0]
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])

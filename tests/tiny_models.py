@@ -110,3 +110,10 @@ def _save(model_cls, config, tokenizer, out_dir: str | Path, seed: int) -> Path:
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
+
+
+def first_token_states(encoder, texts: list[str]) -> torch.Tensor:
+    """The first token's last hidden state per text: it depends on later tokens only if attention is bidirectional."""
+    batch = encoder.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        return encoder.model(**batch).last_hidden_state[:, 0]
