@@ -21,6 +21,7 @@ from padlib.errors import ConfigError
 from padlib.io import read_json
 from padlib.text.encoder import encode, load_text_encoder, mean_pool
 from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, SMOLLM2_GGUF_MEMBER, prepare_minilm, prepare_smollm2
+from padlib.text.normalize import normalize_text
 from padlib.text.stage import embed_items
 from padlib.text.store import read_embeddings, write_embeddings
 from tiny_models import first_token_states, make_tiny_bert, make_tiny_gguf, make_tiny_llama
@@ -222,6 +223,24 @@ def test_prepare_smollm2_dequantises_the_gguf_into_a_plain_model(tmp_path: Path)
     encoder = load_text_encoder(out, "llm2vec", device="cpu", dtype="float32")
     assert encoder.tokenizer.pad_token is not None and encoder.dim == 32
     assert np.isfinite(encode(encoder, ["the story", "a longer story of the north"], progress=False)).all()
+
+
+@pytest.mark.parametrize("norm", ["none", "center", "standardize", "l2"])
+def test_text_normalisations_follow_their_formula_over_the_real_items_only(norm: str) -> None:
+    """Row 0 (padding) holds garbage: it must count in no statistic and come out zero; the input is not changed."""
+    matrix = np.random.default_rng(0).normal(3.0, 2.0, size=(6, 4)).astype(np.float32)
+    matrix[0] = 100.0
+    original = matrix.copy()
+    items = matrix[1:].astype(np.float64)
+    centred = items - items.mean(axis=0)
+    expected = {"none": items, "center": centred, "standardize": centred / items.std(axis=0),
+                "l2": items / np.sqrt((items ** 2).sum(axis=1, keepdims=True))}[norm]
+    out = normalize_text(matrix, norm)
+    assert out.dtype == np.float32 and out.shape == matrix.shape and (out[0] == 0).all()
+    np.testing.assert_allclose(out[1:], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(matrix, original)
+    with pytest.raises(ValueError, match="unknown text normalisation 'zscore'"):
+        normalize_text(matrix, "zscore")
 
 
 def test_embeddings_parquet_round_trip(tmp_path: Path) -> None:
