@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,7 @@ from torch import nn
 from padlib.data.dataset import EvalSplit, SequenceData
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
+from padlib.models.build import load_checkpoint
 
 
 def assert_learned(fit: dict[str, Any], max_epochs: int) -> None:
@@ -46,3 +49,16 @@ def random_ranking_ndcg(split: EvalSplit, n_items: int, k: int = 10) -> float:
         candidates = n_items - len(set(known) - {0})
         total += gains[:candidates].sum() / candidates
     return total / len(split.target)
+
+
+def assert_evaluations_reproduce_training(workdir: Path) -> int:
+    """Every run's evaluation (``metrics.json`` under ``workdir``/results) scored the validation split as
+    its training did for the checkpoint it kept: a model lost or changed on its way from training to
+    evaluation fails this whether or not a tiny run learned anything. Needs fp32 training (bf16
+    validation may flip near-ties). Returns how many runs were checked."""
+    runs = sorted((workdir / "results").rglob("metrics.json"))
+    for path in runs:
+        metrics = json.loads(path.read_text())
+        fit = load_checkpoint(workdir / metrics["checkpoint"])["fit"]
+        assert metrics["valid"]["overall"]["ndcg@10"] == pytest.approx(fit["best_valid_ndcg"], abs=1e-12), path
+    return len(runs)
