@@ -62,6 +62,7 @@ def check_encoder_dirs(config: dict[str, Any]) -> None:
 
 
 SCALAR_TYPES = {"number": (int, float), "integer": (int,), "boolean": (bool,), "null": (type(None),)}
+YAML12_BOOLEANS = {"true", "True", "TRUE", "false", "False", "FALSE"}  # not YAML 1.1's yes/no/on/off
 
 
 def _resolve(node: dict[str, Any], schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,7 +85,7 @@ def _typed_scalar(value: str, types: list[str]) -> Any:
         except ValueError:
             return value
     wanted = tuple(t for name in types for t in SCALAR_TYPES.get(name, ()))
-    if isinstance(parsed, bool) and bool not in wanted:
+    if isinstance(parsed, bool) and (bool not in wanted or value.strip() not in YAML12_BOOLEANS):
         return value
     return parsed if isinstance(parsed, wanted) else value
 

@@ -80,7 +80,7 @@ def tiny_grid_config(root: Path, grid: dict, llama: Path, bert: Path) -> dict:
                    "caser": {"window": 3, "n_h": 4, "n_v": 2}},
         model={"dim": 16, "projection_layers": 1},
         train={"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 1, "patience": 1,
-               "eval_batch_size": 64},
+               "eval_batch_size": 64, "precision": "fp32"},  # fp32: validation reproducible by the evaluation
         ctrl={"align_epochs": 1, "align_batch_size": 16, "temperature": 0.1},
     )
     return grid
@@ -108,7 +108,7 @@ def write_tiny_workflow(root: Path) -> dict:
         "ctrl": {"align_epochs": 2, "align_batch_size": 16, "temperature": 0.1},
         "model": {"dim": 16, "projection_layers": 1},
         "train": {"batch_size": 16, "lr": 0.005, "weight_decay": 0.1, "max_epochs": 3, "patience": 2,
-                  "eval_batch_size": 64},
+                  "eval_batch_size": 64, "precision": "fp32"},  # fp32: validation reproducible by the evaluation
         "pretrain": {"train": {}},
         "align": {"gamma": 0.2, "kernel": "gaussian", "anchoring": "rec"},
         "finetune": {"experts": ["id", "aligned", "text"], "gate": "frequency",

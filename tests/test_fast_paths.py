@@ -10,6 +10,7 @@ from padlib.models.build import ModelConfig, aligned_expert, id_expert, pad_mode
 from padlib.models.dropout import Dropout, dropout, keep_mask
 from padlib.models.recommender import SingleExpert
 from padlib.models.sasrec import SASRec, SASRecConfig
+from padlib.training import loop
 from padlib.training.loop import TrainConfig, fit
 from padlib.seed import set_seed
 from test_backbones import tiny_data
@@ -153,15 +154,30 @@ def test_ranks_from_the_prepared_catalogue_match_scoring_every_item_directly():
         assert abs(int(ranks[u]) - len(better)) <= 1  # ±1 for a near-tie decided by rounding
 
 
-def test_bf16_precision_trains_and_validation_every_k_epochs_counts_patience_in_epochs():
+def scripted_validation(monkeypatch: pytest.MonkeyPatch, scores: list[float]) -> None:
+    """Validation computes its metrics as usual but reports ``scores`` as nDCG, one per call in order:
+    real training rarely plateaus on cue, and the stopping rule is what is under test."""
+    real = loop.validation_metrics
+    calls = iter(scores)
+
+    def validate(*args, **kwargs) -> dict[str, float]:
+        return {**real(*args, **kwargs), "ndcg": next(calls)}
+
+    monkeypatch.setattr(loop, "validation_metrics", validate)
+
+
+def test_bf16_precision_trains_and_validation_every_k_epochs_counts_patience_in_epochs(monkeypatch):
     data = tiny_data(n_items=N_ITEMS, length=6)
     set_seed(0)
     model = SingleExpert(id_expert(data.n_items, CFG, data.max_input_length))
-    cfg = TrainConfig(batch_size=16, lr=0.01, max_epochs=7, patience=4, eval_batch_size=64, precision="bf16",
+    cfg = TrainConfig(batch_size=16, lr=0.01, max_epochs=11, patience=4, eval_batch_size=64, precision="bf16",
                       valid_every=2)
+    scripted_validation(monkeypatch, [0.1, 0.5, 0.4, 0.45, 0.3, 0.2])  # epochs 0, 2, 4, 6, 8, 10
     result = fit(model, data, cfg, 0, torch.device("cpu"), desc="test")
     validated = [h["epoch"] for h in result.history if h["valid_ndcg"] is not None]
     assert validated[:4] == [0, 2, 4, 6] and result.best_epoch in validated
+    # best at epoch 2; epoch 6 is 4 epochs (2 validations) later: patience counted in epochs stops there
+    assert (result.best_epoch, result.history[-1]["epoch"], result.epochs_run) == (2, 6, 6)
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in result.history[1:])
     assert all(h["train_s"] > 0 for h in result.history[1:])
     assert result.best_valid_ndcg == max(h["valid_ndcg"] for h in result.history if h["valid_ndcg"] is not None)

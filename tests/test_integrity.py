@@ -12,6 +12,7 @@ import os
 import pickle
 import shlex
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,8 +39,9 @@ PARAMS = {"device": "cpu", "protocol": PROTOCOL, "model": {"dim": 16}, "evaluate
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> dict[str, Path]:
-    """A data stage, an embeddings file, a phase-1 checkpoint and its evaluation, each with its manifest."""
+def run(tmp_path_factory) -> dict[str, Any]:
+    """A data stage, an embeddings file, a phase-1 checkpoint and its evaluation, each with its manifest;
+    also the model the checkpoint was saved from and the test histories to score it on."""
     root = tmp_path_factory.mktemp("integrity")
     interactions, items = write_synthetic(root, n_users=60)
     source = {"kind": "table", "interactions": str(interactions), "items": str(items)}
@@ -60,7 +62,8 @@ def run(tmp_path_factory) -> dict[str, Path]:
     metrics, ranks = root / "metrics.json", root / "test_ranks.parquet"
     evaluate_checkpoint(str(data_dir), str(checkpoint), None, str(metrics), str(ranks), PARAMS, "SASRec")
     return {"data": data_dir, "sequences": Path(outputs["sequences"]), "embeddings": embeddings,
-            "checkpoint": checkpoint, "metrics": metrics, "ranks": ranks, "n_items": data.n_items}
+            "checkpoint": checkpoint, "metrics": metrics, "ranks": ranks, "n_items": data.n_items,
+            "model": model, "history": data.test.history}
 
 
 def damaged_copy(run: dict, name: str, tmp_path: Path, damage: str, keep_manifest: bool = True) -> Path:
@@ -119,6 +122,14 @@ def test_good_artifacts_round_trip(run):
     model = rebuild(checkpoint)
     assert checkpoint["fit"]["history"][0]["loss"] == 0.7
     assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in model.state_dict().items())
+    # the model saved, not only the state dict it was rebuilt from: the same weights, the same scores
+    original = run["model"].eval()
+    assert original.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in original.state_dict().items())
+    items = torch.arange(run["n_items"] + 1)
+    with torch.no_grad():
+        rebuilt_scores = model.eval().catalog_logits(run["history"], items)
+        assert torch.equal(rebuilt_scores, original.catalog_logits(run["history"], items))
     assert torch.load(run["checkpoint"], weights_only=True)["phase"] == "pretrain"  # plain containers only
     assert load("ranks", run["ranks"], run["n_items"]).users.size == load("metrics", run["metrics"], 0)["test"]["overall"]["users"]
 

@@ -23,7 +23,7 @@ from padlib.io import read_json
 from padlib.text.encoder import encode, load_text_encoder
 from padlib.text.stage import embed_items
 from padlib.text.store import read_embeddings
-from tiny_models import make_tiny_bert, make_tiny_llama
+from tiny_models import first_token_states, make_tiny_bert, make_tiny_llama
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -153,6 +153,8 @@ def test_lora_merge_order_does_not_matter(llama_dir: Path, adapters: tuple[Path,
 def test_merged_encoder_is_still_bidirectional(llama_dir: Path, adapters: tuple[Path, Path]) -> None:
     encoder = load_text_encoder(llama_dir, "llm2vec", device="cpu", adapters=list(adapters))
     assert not any(getattr(m, "is_causal", False) for m in encoder.model.modules())
+    first = first_token_states(encoder, ["toy story 1995", "toy story 1996"])
+    assert (first[0] - first[1]).abs().max() > 1e-3  # a later token changes the first token's state
     assert type(encoder.model).__name__ == "LlamaModel"
     assert not any("lora" in name for name, _ in encoder.model.named_parameters())
 

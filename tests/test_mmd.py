@@ -1,22 +1,39 @@
 import itertools
+import math
+from collections.abc import Callable
 
 import pytest
 import torch
 
-from padlib.losses.mmd import DEFAULT_SCALES, mmd2
+from padlib.losses.mmd import DEFAULT_SCALES, KERNELS, kernel_matrix, mmd2
 
 
-def direct_mmd2(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Textbook double loop: Gaussian multi-kernel with σ² = 2^k · mean pairwise squared distance."""
-    z = torch.cat([x, y]).double()
+def reference_kernel(kernel: str, z: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """Each kernel written out on one pair of rows, with σ²_k = 2^k · the mean squared distance over the
+    pairs of distinct rows of the pooled sample ``z``: Gaussian mean_k exp(−d²/2σ²_k), Laplacian
+    mean_k exp(−d/σ_k), linear ⟨a, b⟩, cosine ⟨a, b⟩ / (|a| |b|)."""
     n = len(z)
     pairs = [(i, j) for i, j in itertools.product(range(n), repeat=2) if i != j]
     base = sum(float(((z[i] - z[j]) ** 2).sum()) for i, j in pairs) / len(pairs)
 
-    def k(a, b):
+    def k(a: torch.Tensor, b: torch.Tensor) -> float:
+        dot = float((a * b).sum())
+        if kernel == "linear":
+            return dot
+        if kernel == "cosine":
+            return dot / math.sqrt(float((a * a).sum()) * float((b * b).sum()))
         d2 = float(((a - b) ** 2).sum())
-        return sum(torch.exp(torch.tensor(-d2 / (2 * base * 2.0 ** s))).item() for s in DEFAULT_SCALES) / len(DEFAULT_SCALES)
+        if kernel == "gaussian":
+            return sum(math.exp(-d2 / (2 * base * 2.0 ** s)) for s in DEFAULT_SCALES) / len(DEFAULT_SCALES)
+        return sum(math.exp(-math.sqrt(d2 / (base * 2.0 ** s))) for s in DEFAULT_SCALES) / len(DEFAULT_SCALES)
 
+    return k
+
+
+def direct_mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "gaussian") -> float:
+    """Textbook double loop: E k(x,x') + E k(y,y') − 2 E k(x,y) over every pair, ``reference_kernel``'s k."""
+    z = torch.cat([x, y]).double()
+    k = reference_kernel(kernel, z)
     nx, ny = len(x), len(y)
     xx = sum(k(z[i], z[j]) for i in range(nx) for j in range(nx)) / nx ** 2
     yy = sum(k(z[nx + i], z[nx + j]) for i in range(ny) for j in range(ny)) / ny ** 2
@@ -37,10 +54,25 @@ def test_grows_with_mean_shift():
     assert values[-1] > 10 * values[0]
 
 
-def test_matches_double_loop():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_matches_double_loop(kernel):
     g = torch.Generator().manual_seed(2)
     x, y = torch.randn(5, 3, generator=g), torch.randn(7, 3, generator=g) + 0.3
-    assert mmd2(x, y).item() == pytest.approx(direct_mmd2(x, y), rel=1e-4, abs=1e-6)
+    assert mmd2(x, y, kernel=kernel).item() == pytest.approx(direct_mmd2(x, y, kernel), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_kernel_values_match_their_formula(kernel):
+    z = torch.randn(6, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64) + 0.5
+    k = reference_kernel(kernel, z)
+    expected = torch.tensor([[k(a, b) for b in z] for a in z], dtype=torch.float64)
+    assert torch.allclose(kernel_matrix(z, kernel), expected, rtol=1e-6, atol=1e-5)
+
+
+def test_linear_kernel_mmd_is_the_squared_distance_of_the_means():
+    g = torch.Generator().manual_seed(7)
+    x, y = torch.randn(8, 4, generator=g, dtype=torch.float64), torch.randn(8, 4, generator=g, dtype=torch.float64)
+    assert mmd2(x, y, kernel="linear").item() == pytest.approx(float(((x.mean(0) - y.mean(0)) ** 2).sum()), rel=1e-9)
 
 
 @pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "linear", "cosine"])
@@ -89,7 +121,6 @@ def test_grouped_mmd_is_the_mean_of_each_groups_mmd(kernel):
 
 
 def test_gaussian_kernels_by_repeated_squaring_equal_the_direct_sum():
-    from padlib.losses.mmd import kernel_matrix
     torch.manual_seed(3)
     z = torch.randn(40, 8)
     d2 = torch.cdist(z, z) ** 2
@@ -103,7 +134,6 @@ def test_gaussian_kernels_by_repeated_squaring_equal_the_direct_sum():
 
 def reference_mmd2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The Gaussian MK-MMD² through autograd (kernel_matrix), the fused path's reference."""
-    from padlib.losses.mmd import kernel_matrix
     n = x.shape[0]
     k = kernel_matrix(torch.cat([x, y]), "gaussian")
     return k[:n, :n].mean() + k[n:, n:].mean() - 2.0 * k[:n, n:].mean()

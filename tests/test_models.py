@@ -1,4 +1,8 @@
+import math
+from pathlib import Path
+
 import torch
+import yaml
 
 from padlib.models.build import ModelConfig, pad_model
 from padlib.models.recommender import FrequencyGate, softmax_logits
@@ -23,6 +27,12 @@ def per_expert_logits(model, history, candidates):
                         for e in model.experts.values()])
 
 
+def official_gate_weights(alphas: list[list[float]]) -> torch.Tensor:
+    """w_k(b) = σ(α_k[b]) / Σ_j σ(α_j[b]), written out with ``math`` (no padlib, no torch ops)."""
+    sig = [[1.0 / (1.0 + math.exp(-a)) for a in row] for row in alphas]
+    return torch.tensor([[s[b] / sum(other[b] for other in sig) for b in range(len(s))] for s in sig])
+
+
 def test_gate_weights_sum_to_one_and_follow_official_init():
     gate = FrequencyGate(10, [tuple(INIT[k]) for k in ("id", "aligned", "text")])
     weights = gate(torch.arange(11))
@@ -30,9 +40,16 @@ def test_gate_weights_sum_to_one_and_follow_official_init():
     assert torch.allclose(weights.sum(0), torch.ones(11))
     # warm buckets lean on the ID expert, cold buckets on the text expert
     assert weights[0, 1] > weights[2, 1] and weights[2, 10] > weights[0, 10]
+    # the official values: α = linspace(1, 0, 11), linspace(-4, -5, 11), linspace(0, 1, 11)
+    assert yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["finetune"]["gate_init"] == INIT
+    alphas = [[1 - b / 10 for b in range(11)], [-4 - b / 10 for b in range(11)], [b / 10 for b in range(11)]]
+    assert torch.allclose(weights, official_gate_weights(alphas), rtol=0, atol=1e-6)
+    assert torch.allclose(weights[:, 0], torch.tensor([0.58529, 0.01440, 0.40031]), rtol=0, atol=1e-5)
     shared = FrequencyGate(10, [tuple(INIT[k]) for k in ("id", "aligned", "text")], shared=True)
     w = shared(torch.arange(11))
     assert torch.allclose(w[:, 0], w[:, 7]) and torch.allclose(w.sum(0), torch.ones(11))
+    # one α per expert, the mean of its official vector
+    assert torch.allclose(w, official_gate_weights([[0.5] * 11, [-4.5] * 11, [0.5] * 11]), rtol=0, atol=1e-6)
 
 
 def test_expert_logit_shapes_and_gated_mixture():

@@ -13,6 +13,7 @@ from padlib.data.protocol import ProtocolConfig, apply_protocol
 from padlib.data.stage import SOURCE_KINDS, read_source, source_inputs, source_wheel
 from padlib.errors import ConfigError, DataError
 from padlib.fetch import WHEELS, ChecksumError, fetch_wheel
+from test_fetch import fake_pip
 
 ML1M = RELEASES["movielens-1m"].prefix
 ML100K = RELEASES["movielens-100k"].prefix
@@ -110,8 +111,9 @@ def test_missing_member_names_the_wheel(tmp_path: Path) -> None:
         read_movielens_1m(wheel)
 
 
-# The registry is unreachable when pip finds no version at all (offline, DNS, proxy refusing).
-UNREACHABLE = ("from versions: none", "Failed to establish a new connection", "Temporary failure in name resolution",
+# What pip prints when it cannot reach the registry (offline, DNS, proxy refusing). Not "from versions:
+# none" alone: a registry that answers without the pinned version says that too, and that must fail.
+UNREACHABLE = ("Failed to establish a new connection", "Temporary failure in name resolution",
                "Network is unreachable", "Max retries exceeded", "ProxyError")
 
 
@@ -122,9 +124,36 @@ def fetch_or_skip(name: str, directory: Path) -> Path:
     except ChecksumError:
         raise
     except RuntimeError as exc:
-        if any(marker in str(exc) for marker in UNREACHABLE):
-            pytest.skip(f"pip cannot reach the package registry to download {WHEELS[name].requirement}")
+        reason = next((marker for marker in UNREACHABLE if marker in str(exc)), None)
+        if reason is not None:
+            pytest.skip(f"pip cannot reach the package registry to download {WHEELS[name].requirement} ({reason})")
         raise
+
+
+PINNED_MISS = ("ERROR: Could not find a version that satisfies the requirement recbole==1.2.1 (from versions: none)\n"
+               "ERROR: No matching distribution found for recbole==1.2.1")
+OFFLINE = ("WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection "
+           "broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f>: Failed to "
+           "establish a new connection: [Errno 101] Network is unreachable')': /simple/recbole/\n" + PINNED_MISS)
+
+
+def skip_reason(name: str, directory: Path) -> str | None:
+    """``fetch_or_skip``'s skip message, or None if it returned: caught, so that a wrong skip fails this test
+    instead of skipping it."""
+    try:
+        fetch_or_skip(name, directory)
+    except pytest.skip.Exception as exc:
+        return str(exc)
+    return None
+
+
+def test_a_pinned_version_miss_fails_and_only_an_unreachable_registry_skips(monkeypatch, tmp_path: Path) -> None:
+    fake_pip(monkeypatch, returncode=1, stderr=PINNED_MISS, payload=None)
+    with pytest.raises(RuntimeError, match=r"(?s)could not download recbole==1\.2\.1 .*from versions: none"):
+        skip_reason("recbole", tmp_path)
+    fake_pip(monkeypatch, returncode=1, stderr=OFFLINE, payload=None)
+    assert skip_reason("recbole", tmp_path) == ("pip cannot reach the package registry to download recbole==1.2.1 "
+                                                "(Failed to establish a new connection)")
 
 
 @pytest.mark.network

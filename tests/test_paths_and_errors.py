@@ -1,5 +1,6 @@
 """Names that cannot leave results/, shareable artifacts, encoder directories checked at config time,
-and bad input or dropped rows reported on the console rather than only in a job log."""
+bad input or dropped rows reported on the console rather than only in a job log, and ``pad recommend``
+naming the models it found when it cannot pick one."""
 
 from __future__ import annotations
 
@@ -215,3 +216,34 @@ def test_the_console_shows_bad_input_and_dropped_rows(tmp_path):
     manifest = read_json(tmp_path / "results/shop/data/items.parquet.manifest.json")
     assert manifest["dropped"][0]["rows"] == 2
     assert not (tmp_path / "results/bad/data").exists()
+
+
+# ---------------------------------------------------------------- pad recommend: which trained model
+
+def test_recommend_without_a_trained_model_says_where_it_looked(tmp_path, capsys):
+    from padlib.cli import main
+
+    (tmp_path / "tiny/sasrec/seed0/llm/morec").mkdir(parents=True)
+    (tmp_path / "tiny/sasrec/seed0/llm/morec/model.pt").touch()  # not a PAD model
+    assert main(["recommend", "--dataset", "tiny", "--user", "u1", "--results", str(tmp_path)]) == 2
+    pattern = tmp_path / "tiny/*/seed*/*/pad/model.pt"
+    assert capsys.readouterr().err == f"pad: error: no trained PAD model matches {pattern}; run the workflow first\n"
+
+
+def test_recommend_with_several_models_lists_them_and_the_options_that_choose(tmp_path, capsys):
+    from padlib.cli import main
+    from padlib.recommend import find_model
+
+    models = [tmp_path / "tiny" / run / "pad/model.pt" for run in ("gru4rec/seed0/llm", "sasrec/seed0/llm",
+                                                                  "sasrec/seed1/llm")]
+    for path in models:
+        path.parent.mkdir(parents=True)
+        path.touch()
+    args = ["recommend", "--dataset", "tiny", "--user", "u1", "--results", str(tmp_path)]
+    for narrowing, listed in [([], models), (["--backbone", "sasrec"], models[1:])]:
+        assert main([*args, *narrowing]) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert lines[0] == "pad: error: several PAD models match; choose with --backbone/--seed/--encoder:"
+        assert [line.strip() for line in lines[1:]] == [str(p) for p in listed]
+    assert find_model(tmp_path, "tiny", "sasrec", 1, None) == models[2]
+    assert find_model(tmp_path, "tiny", "gru4rec", None, "llm") == models[0]

@@ -2,6 +2,7 @@
 exactly where an uninterrupted run ends."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -62,23 +63,30 @@ class CrashAt:
         return torch.zeros(())
 
 
-def run(data, resume, crash_step=None):
+def run(data, resume, steps: CrashAt):
+    """A 4-epoch fit whose every training step calls ``steps`` (which counts them, and may crash)."""
     set_seed(0)
     model = SingleExpert(id_expert(data.n_items, ModelConfig.from_dict(MODEL), data.max_input_length))
     cfg = TrainConfig(batch_size=16, lr=0.005, max_epochs=4, patience=4, eval_batch_size=64, precision="fp32")
-    result = fit(model, data, cfg, 0, torch.device("cpu"), extra_loss=CrashAt(crash_step), resume=resume)
+    result = fit(model, data, cfg, 0, torch.device("cpu"), extra_loss=steps, resume=resume)
     return model, result
 
 
-def test_a_crashed_fit_resumes_and_matches_an_uninterrupted_one(root, tmp_path):
+def test_a_crashed_fit_resumes_and_matches_an_uninterrupted_one(root, tmp_path, caplog):
+    """Training is deterministic from the seed, so matching the uninterrupted run alone would also pass
+    if the resume file were ignored: the rerun must also train only the two epochs left, and say so."""
     data = load_data(root, PROTOCOL)
-    plain_model, plain = run(data, None)
+    plain_model, plain = run(data, None, CrashAt(None))
     resume = Resume(tmp_path / "m.pt.resume", "fp")
     steps_per_epoch = -(-data.train_input.shape[0] // 16)
     with pytest.raises(KeyboardInterrupt):
-        run(data, resume, crash_step=2 * steps_per_epoch + 2)  # dies inside epoch 3
+        run(data, resume, CrashAt(2 * steps_per_epoch + 2))  # dies inside epoch 3
     assert resume.load()["history"][-1]["epoch"] == 2
-    model, result = run(data, resume)
+    rerun_steps = CrashAt(None)
+    with caplog.at_level(logging.INFO, logger="padlib.training.loop"):
+        model, result = run(data, resume, rerun_steps)
+    assert f"train: resuming after epoch 2 of 4 ({resume.path})" in caplog.messages
+    assert rerun_steps.calls == 2 * steps_per_epoch  # epochs 3 and 4 only
     assert [h["loss"] for h in result.history] == [h["loss"] for h in plain.history]
     assert (result.best_epoch, result.best_valid_ndcg) == (plain.best_epoch, plain.best_valid_ndcg)
     for name, value in plain_model.state_dict().items():

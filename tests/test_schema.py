@@ -125,6 +125,10 @@ def test_strings_the_schema_types_as_numbers_are_numbers():
     assert config == {"align": {"gamma": 0.5, "kernel": "gaussian"}, "train": {"lr": 1e6, "patience": 21},
                       "protocol": {"min_rating": None}, "variants": {"v": {"method": "pad", "align": {"gamma": 0}}}}
     assert coerce_scalars({"train": {"patience": "many"}}, schema, schema) == {"train": {"patience": "many"}}
+    # booleans as YAML 1.2 spells them: PyYAML's YAML 1.1 "no" / "on" stay strings, for validation to refuse
+    for word, typed in [("false", False), ("TRUE", True), ("no", "no"), ("on", "on")]:
+        coerced = coerce_scalars({"train": {"validate_untrained": word}}, schema, schema)
+        assert coerced == {"train": {"validate_untrained": typed}}, word
 
 
 @pytest.mark.parametrize("protocol,message", [

