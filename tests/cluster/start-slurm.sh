@@ -103,6 +103,17 @@ stop() {
     trap - EXIT INT TERM
     [[ -n ${waiter:-} ]] && kill "$waiter" 2>/dev/null
     [[ $(readlink /run/slurm/conf 2>/dev/null) == "$DIR"/* ]] && rm -f /run/slurm/conf
+    # a job's processes can outlive a cancelled job (proctrack/linuxproc lost a preempted job step's
+    # Snakemake once): whatever still runs as part of a job of this cluster goes with the cluster
+    if ((${#pids[@]})); then
+        for environ in /proc/[0-9]*/environ; do
+            pid=${environ#/proc/}; pid=${pid%/environ}
+            [[ $pid == "$$" ]] && continue
+            vars=$(tr '\0' '\n' < "$environ" 2>/dev/null) || continue
+            grep -q '^SLURM_JOB_ID=' <<<"$vars" && grep -qx 'SLURM_CLUSTER_NAME=pad' <<<"$vars" \
+                && { kill -9 "$pid" 2>/dev/null || true; }
+        done
+    fi
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         kill "${pids[i]}" 2>/dev/null || true
     done

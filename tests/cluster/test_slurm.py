@@ -57,6 +57,20 @@ def slurm(tmp_path_factory) -> dict[str, str]:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     assert "stopped the cluster" in log.read_text()
+    assert job_processes() == [], "a job's process outlived the cluster"
+
+
+def job_processes() -> list[int]:
+    """Processes still running as part of a job of the test cluster (ClusterName=pad)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            names = environ.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"SLURM_CLUSTER_NAME=pad" in names and any(n.startswith(b"SLURM_JOB_ID=") for n in names):
+            found.append(int(environ.parent.name))
+    return found
 
 
 def slurm_cmd(env: dict[str, str], *args: str) -> str:
