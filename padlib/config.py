@@ -105,8 +105,8 @@ def coerce_scalars(value: Any, node: dict[str, Any], schema: dict[str, Any]) -> 
                 value[key] = coerce_scalars(value[key], sub, schema)
         return value
     if isinstance(value, list):
-        subs = [n["items"] for n in nodes if isinstance(n.get("items"), dict)]
-        return [coerce_scalars(v, sub, schema) for v in value for sub in subs[:1]] if subs else value
+        items = next((n["items"] for n in nodes if isinstance(n.get("items"), dict)), None)
+        return value if items is None else [coerce_scalars(v, items, schema) for v in value]
     if isinstance(value, str):
         types = [t for n in nodes for t in ([n["type"]] if isinstance(n.get("type"), str) else n.get("type", []))]
         if any(t in SCALAR_TYPES for t in types) and "string" not in types:
