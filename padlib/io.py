@@ -6,7 +6,7 @@ that Snakemake (or a user) could mistake for a finished one.
 
 Each manifest records its artifact's sha256, and the stages read their input artifacts
 through :func:`verify_artifact` (via :func:`read_table`, :func:`read_parquet`,
-:func:`read_json_artifact` or ``padlib.models.build.load_checkpoint``), so a file that was
+:func:`read_json_artifact` or ``padlib.models.checkpoint.load_checkpoint``), so a file that was
 corrupted, truncated or edited after it was written stops the job with its path and the
 command that rebuilds it, instead of being trained or evaluated on silently.
 """

@@ -17,7 +17,8 @@ from padlib.data.dataset import left_pad
 from padlib.errors import PadError
 from padlib.evaluation.ranking import top_k
 from padlib.io import read_parquet
-from padlib.models.build import ModelConfig, load_checkpoint, rebuild
+from padlib.models.build import ModelConfig, rebuild
+from padlib.models.checkpoint import load_checkpoint
 from padlib.text.normalize import normalize_text
 from padlib.text.store import read_embeddings
 

@@ -13,7 +13,7 @@ from torch import nn
 from padlib.data.dataset import EvalSplit, SequenceData
 from padlib.evaluation.metrics import ndcg
 from padlib.evaluation.ranking import target_ranks
-from padlib.models.build import load_checkpoint
+from padlib.models.checkpoint import load_checkpoint
 
 
 def assert_learned(fit: dict[str, Any], max_epochs: int) -> None:

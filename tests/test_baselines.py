@@ -6,7 +6,8 @@ from checks import assert_learned, assert_reproduces_validation
 from synthetic import write_training_inputs
 
 from padlib.data.dataset import load_data
-from padlib.models.build import load_checkpoint, rebuild
+from padlib.models.build import rebuild
+from padlib.models.checkpoint import load_checkpoint
 from padlib.text.store import load_text
 from padlib.training import baselines, phases
 

@@ -11,7 +11,8 @@ from padlib.data.dataset import load_data
 from padlib.errors import ConfigError
 from padlib.io import manifest_path
 from padlib.losses.disco import decorrelation
-from padlib.models.build import ModelConfig, disco_expert, load_checkpoint
+from padlib.models.build import ModelConfig, disco_expert
+from padlib.models.checkpoint import load_checkpoint
 from padlib.models.disco import PART_NAMES, DisCoItems, part_slices
 from padlib.models.recommender import SingleExpert
 from padlib.text.store import load_text

@@ -136,7 +136,7 @@ def test_xavier_treats_the_fused_qkv_as_the_official_three_matrices(init):
 def test_phase_3_trains_new_parameters_at_their_own_learning_rate(tmp_path):
     from synthetic import write_training_inputs
 
-    from padlib.models.build import load_checkpoint
+    from padlib.models.checkpoint import load_checkpoint
     from padlib.training import phases
     from padlib.training.loop import param_groups
 

@@ -24,7 +24,8 @@ from padlib.data.stage import build_dataset, source_inputs
 from padlib.errors import DataError
 from padlib.evaluation.stage import evaluate_checkpoint
 from padlib.io import manifest_path, read_json, read_json_artifact, sha256_file, write_manifest
-from padlib.models.build import ModelConfig, id_expert, load_checkpoint, rebuild, save_checkpoint
+from padlib.models.build import ModelConfig, id_expert, rebuild
+from padlib.models.checkpoint import load_checkpoint, save_checkpoint
 from padlib.models.recommender import SingleExpert
 from padlib.report.comparisons import user_scores
 from padlib.seed import set_seed

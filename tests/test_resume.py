@@ -17,7 +17,8 @@ from synthetic import write_training_inputs
 from padlib.data.dataset import load_data
 from padlib.errors import NumericalError
 from padlib.io import manifest_path, write_json
-from padlib.models.build import ModelConfig, id_expert, load_checkpoint
+from padlib.models.build import ModelConfig, id_expert
+from padlib.models.checkpoint import load_checkpoint
 from padlib.models.recommender import SingleExpert
 from padlib.seed import set_seed
 from padlib.training import phases

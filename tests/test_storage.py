@@ -17,7 +17,8 @@ from synthetic import write_synthetic
 
 from padlib.errors import StorageError
 from padlib.io import write_parquet
-from padlib.models.build import ModelConfig, id_expert, save_checkpoint
+from padlib.models.build import ModelConfig, id_expert
+from padlib.models.checkpoint import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 

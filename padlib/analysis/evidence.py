@@ -15,7 +15,7 @@ from pathlib import Path
 
 from padlib.errors import DataError
 from padlib.io import atomic_path, write_json
-from padlib.models.build import load_checkpoint
+from padlib.models.checkpoint import load_checkpoint
 
 RUN_FILES = ("metrics.json", "metrics.json.manifest.json", "test_ranks.parquet")
 

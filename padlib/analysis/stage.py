@@ -17,7 +17,7 @@ from padlib.analysis.kendall import kendall_by_bucket, test_pairs
 from padlib.data.dataset import load_data
 from padlib.figures import plot_tau
 from padlib.io import write_json, write_manifest
-from padlib.models.build import load_checkpoint
+from padlib.models.checkpoint import load_checkpoint
 
 PRETRAINED_IDS = "expert.items.table.weight"
 ALIGNED_IDS = "expert.items.ids.table.weight"

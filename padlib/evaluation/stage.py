@@ -14,7 +14,8 @@ from padlib.evaluation.diagnostics import mixture_diagnostics
 from padlib.evaluation.metrics import summarize
 from padlib.evaluation.ranking import target_ranks
 from padlib.io import manifest_path, read_json, write_json, write_manifest, write_parquet
-from padlib.models.build import ModelConfig, load_checkpoint, rebuild
+from padlib.models.build import ModelConfig, rebuild
+from padlib.models.checkpoint import load_checkpoint
 from padlib.models.recommender import PADModel
 from padlib.text.store import load_text
 

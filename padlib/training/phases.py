@@ -14,7 +14,8 @@ import torch
 from padlib.errors import ConfigError
 from padlib.losses.infonce import info_nce
 from padlib.losses.mmd import ESTIMATORS, MULTI_KERNEL, grouped_mmd2
-from padlib.models.build import GATE_HIDDEN, aligned_expert, id_expert, load_checkpoint, pad_model
+from padlib.models.build import GATE_HIDDEN, aligned_expert, id_expert, pad_model
+from padlib.models.checkpoint import load_checkpoint
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import Batch, FitResult, TrainConfig
 from padlib.training.stage import TrainingStage

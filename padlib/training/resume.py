@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from padlib.io import input_sha256, manifest_path, save_torch
-from padlib.models.build import unpickling_detail
+from padlib.models.checkpoint import unpickling_detail
 from padlib.runtime import sigterm_deferred
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from torch import nn
 from padlib.data.dataset import SequenceData, load_data
 from padlib.device import resolve_device
 from padlib.io import manifest_path, write_manifest
-from padlib.models.build import ModelConfig, save_checkpoint
+from padlib.models.build import ModelConfig
+from padlib.models.checkpoint import save_checkpoint
 from padlib.plan import evaluation
 from padlib.seed import set_seed
 from padlib.text.store import load_text
