@@ -64,4 +64,4 @@ dry-run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --dry-run
 
 clean-results:
-	rm -rf results logs benchmarks/*/
+	rm -rf results logs timings

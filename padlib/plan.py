@@ -28,8 +28,8 @@ from typing import Any
 
 from padlib.config import phase_train
 from padlib.report.spec import FigureSpec, ReportSpec, parse_report
-from padlib.variants import (DEFAULT_LABELS, DEFAULT_PRETRAIN, TEXT_METHODS, Experiment, Variant, alignments,
-                             experiments, phase1_settings, pretrains, resolve_variants)
+from padlib.variants import (DEFAULT_LABELS, DEFAULT_PRETRAIN, SCRATCH_METHODS, TEXT_METHODS, Experiment, Variant,
+                             alignments, experiments, phase1_settings, pretrains, resolve_variants)
 
 DATA = "results/{dataset}/data/items.parquet"
 EMBEDDINGS = "results/{dataset}/embeddings/{encoder}.parquet"
@@ -46,8 +46,7 @@ MODEL_DIR = "resources/models/{name}"
 
 BACKBONE_LABELS = {"sasrec": "SASRec", "gru4rec": "GRU4Rec", "caser": "Caser"}
 # The rule that trains each text method's models: they all write VARIANT_MODEL, told apart by the variant.
-TEXT_RULES = {"finetune": ("pad",), "scratch": ("hybrid", "morec"), "ctrl": ("ctrl",), "make": ("make",),
-              "disco": ("disco",)}
+TEXT_RULES = {"finetune": ("pad",), "scratch": SCRATCH_METHODS, "make_experts": ("make",)}
 
 
 def evaluation(model: str) -> dict[str, str]:
@@ -173,11 +172,12 @@ class Plan:
         overrides = variant.overrides
         if rule == "align":
             return self._stage("align", backbone, variant.phase_train("align"), overrides, align=variant.align)
-        if rule in ("finetune", "make"):
+        if rule in ("finetune", "make_experts"):
             return self._stage("finetune", backbone, variant.phase_train("finetune"), overrides,
                                finetune=variant.finetune)
-        if rule in ("ctrl", "disco"):
-            return self._stage(rule, backbone, variant.train, overrides, **{rule: config[rule]})
+        if rule == "scratch" and variant.method in ("ctrl", "disco"):  # their own config sections
+            return self._stage(variant.method, backbone, variant.train, overrides,
+                               **{variant.method: config[variant.method]})
         if rule == "scratch":
             return self._stage("scratch", backbone, variant.train, overrides)
         raise ValueError(f"no training rule {rule!r}")

@@ -31,6 +31,7 @@ from padlib.errors import ConfigError
 
 METHODS = ("id", "pad", "hybrid", "morec", "ctrl", "make", "disco")
 TEXT_METHODS = ("pad", "hybrid", "morec", "ctrl", "make", "disco")
+SCRATCH_METHODS = ("hybrid", "morec", "ctrl", "disco")  # the baselines trained from nothing (rule `scratch`)
 PRETRAINED_METHODS = ("id", "pad", "make")  # methods that train (id) or start from the phase-1 model
 DEFAULT_LABELS = {"id": "ID-only", "pad": "PAD", "hybrid": "Hybrid", "morec": "MoRec", "ctrl": "CTRL",
                   "make": "MAKE", "disco": "DisCo-style"}

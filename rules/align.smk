@@ -12,7 +12,7 @@ rule align:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{encoder}/align/{alignment}.tsv"
     wildcard_constraints:
         alignment=runs_of("align"),
     params:

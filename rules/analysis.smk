@@ -13,7 +13,7 @@ rule kendall:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{encoder}/kendall.tsv"
     params:
         protocol=config["protocol"],
     threads: 1

@@ -1,6 +1,7 @@
-# Baselines of the paper's Table 2 that are not a PAD phase: Hybrid and MoRec (from scratch),
-# CTRL (contrastive pre-alignment, then the ID model), MAKE (ID + MoRec experts fused) and
-# DisCo-style (shared/specific parts per modality, docs/disco.md).
+# Baselines of the paper's Table 2 that are not a PAD phase. `scratch` trains the ones that start
+# from nothing, by the variant's method: Hybrid, MoRec, CTRL (contrastive pre-alignment, then the ID
+# model) and DisCo-style (shared/specific parts per modality, docs/disco.md). `make_experts` trains
+# MAKE (Sheng et al., 2024): the phase-1 ID expert and a MoRec text expert, fused and fine-tuned.
 
 
 rule scratch:
@@ -12,7 +13,7 @@ rule scratch:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
     wildcard_constraints:
         variant=runs_of("scratch"),
     params:
@@ -29,32 +30,7 @@ rule scratch:
         "../workflow_scripts/scratch.py"
 
 
-rule ctrl:
-    input:
-        data=rules.data.output,
-        embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-    output:
-        "results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
-    log:
-        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.log",
-    benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
-    wildcard_constraints:
-        variant=runs_of("ctrl"),
-    params:
-        stage=stage_params("ctrl", "variant"),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1,
-    conda:
-        "../envs/pad.yaml"
-    script:
-        "../workflow_scripts/ctrl.py"
-
-
-rule make:
+rule make_experts:
     input:
         data=rules.data.output,
         embeddings="results/{dataset}/embeddings/{encoder}.parquet",
@@ -65,11 +41,11 @@ rule make:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.tsv"
     wildcard_constraints:
-        variant=runs_of("make"),
+        variant=runs_of("make_experts"),
     params:
-        stage=stage_params("make", "variant"),
+        stage=stage_params("make_experts", "variant"),
     threads: 2
     resources:
         mem_mb=8000,
@@ -78,29 +54,4 @@ rule make:
     conda:
         "../envs/pad.yaml"
     script:
-        "../workflow_scripts/make.py"
-
-
-rule disco:
-    input:
-        data=rules.data.output,
-        embeddings="results/{dataset}/embeddings/{encoder}.parquet",
-    output:
-        "results/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/model.pt",
-    log:
-        "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.log",
-    benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/train.tsv"
-    wildcard_constraints:
-        variant=runs_of("disco"),
-    params:
-        stage=stage_params("disco", "variant"),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1,
-    conda:
-        "../envs/pad.yaml"
-    script:
-        "../workflow_scripts/disco.py"
+        "../workflow_scripts/make_experts.py"

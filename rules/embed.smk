@@ -11,7 +11,7 @@ rule prepare_model:
     log:
         "logs/prepare_model/{model_name}.log",
     benchmark:
-        "benchmarks/prepare_model/{model_name}.tsv"
+        "timings/prepare_model/{model_name}.tsv"
     threads: 2
     resources:
         mem_mb=4000,
@@ -32,7 +32,7 @@ rule embed:
     log:
         "logs/{dataset}/embed/{encoder}.part{shard}-of{n_shards}.log",
     benchmark:
-        "benchmarks/{dataset}/embed/{encoder}.part{shard}-of{n_shards}.tsv"
+        "timings/{dataset}/embed/{encoder}.part{shard}-of{n_shards}.tsv"
     params:
         encoder=lambda wc: config["encoders"][wc.encoder],
     threads: 2
@@ -55,7 +55,7 @@ rule gather_embeddings:
     log:
         "logs/{dataset}/embed/{encoder}.gather.log",
     benchmark:
-        "benchmarks/{dataset}/embed/{encoder}.gather.tsv"
+        "timings/{dataset}/embed/{encoder}.gather.tsv"
     threads: 1
     resources:
         mem_mb=4000,

@@ -11,7 +11,7 @@ rule evaluate_id:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{pretrain}/evaluate_id.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{pretrain}/evaluate_id.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{pretrain}/evaluate_id.tsv"
     wildcard_constraints:
         pretrain=runs_of("evaluate_id"),
     params:
@@ -41,7 +41,7 @@ rule evaluate_variant:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/evaluate.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/evaluate.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/evaluate.tsv"
     wildcard_constraints:
         variant=runs_of("evaluate_variant"),
     params:

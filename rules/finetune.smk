@@ -13,7 +13,7 @@ rule finetune:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{encoder}/{variant}/finetune.tsv"
     wildcard_constraints:
         variant=runs_of("finetune"),
     params:

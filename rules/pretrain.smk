@@ -10,7 +10,7 @@ rule pretrain:
     log:
         "logs/{dataset}/{backbone}/seed{seed}/{pretrain}/pretrain.log",
     benchmark:
-        "benchmarks/{dataset}/{backbone}/seed{seed}/{pretrain}/pretrain.tsv"
+        "timings/{dataset}/{backbone}/seed{seed}/{pretrain}/pretrain.tsv"
     wildcard_constraints:
         pretrain=runs_of("pretrain"),
     params:

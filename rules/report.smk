@@ -19,7 +19,7 @@ rule report:
     log:
         "logs/{dataset}/report.log",
     benchmark:
-        "benchmarks/{dataset}/report.tsv"
+        "timings/{dataset}/report.tsv"
     params:
         runs=lambda wc: PLAN.report_runs(wc.dataset),
         data=lambda wc: DATA.format(dataset=wc.dataset),

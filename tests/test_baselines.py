@@ -61,11 +61,18 @@ def test_from_scratch_baselines_train_and_rebuild(files, method):
     check_rebuilt(out, files)
 
 
+def test_the_scratch_rule_refuses_a_method_it_does_not_train(files):
+    with pytest.raises(ValueError, match="from-scratch baseline 'make'"):
+        baselines.scratch(str(files), str(files / "text.parquet"), str(files / "x.pt"), params(), 0, "make",
+                          device="cpu")
+
+
 def test_ctrl_aligns_items_contrastively_then_trains_the_id_model(files):
     out = files / "ctrl.pt"
     cfg = params(ctrl={"align_epochs": 6, "align_batch_size": 16, "temperature": 0.1})
-    baselines.ctrl(str(files), str(files / "text.parquet"), str(out), cfg, 0, device="cpu")
+    baselines.scratch(str(files), str(files / "text.parquet"), str(out), cfg, 0, "ctrl", device="cpu")
     checkpoint = load_checkpoint(out)
+    assert checkpoint["phase"] == "ctrl"  # the scratch rule's dispatch reached CTRL
     losses = checkpoint["contrastive_losses"]
     assert len(losses) == 6 and losses[-1] < losses[0]
     assert not any(key.startswith("expert.items.text") for key in checkpoint["state_dict"])  # ID model only
@@ -79,8 +86,8 @@ def test_make_starts_from_the_id_and_morec_experts(files):
     out = files / "make.pt"
     frozen_lr = params()
     frozen_lr["train"] = {**frozen_lr["train"], "lr": 1e-12, "max_epochs": 1}
-    baselines.make(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(morec), str(out),
-                   frozen_lr, 0, device="cpu")
+    baselines.make_experts(str(files), str(files / "text.parquet"), str(files / "pretrain.pt"), str(morec), str(out),
+                           frozen_lr, 0, device="cpu")
     checkpoint = load_checkpoint(out)
     assert checkpoint["experts"] == ["id", "text"] and checkpoint["gate"] == "shared"
     pre = load_checkpoint(files / "pretrain.pt")["state_dict"]["expert.items.table.weight"]

@@ -151,5 +151,5 @@ def test_no_stage_params_hold_the_device_or_a_label(grid_plan):
     for job in jobs:
         if job["rule"] != "report":
             assert not find_keys(job["params"], {"device", "label", "labels"}), job["rule"]
-    assert {job["rule"] for job in jobs} >= {"data", "embed", "pretrain", "align", "finetune", "scratch", "ctrl",
-                                             "make", "disco", "evaluate_id", "evaluate_variant", "kendall"}
+    assert {job["rule"] for job in jobs} >= {"data", "embed", "pretrain", "align", "finetune", "scratch",
+                                             "make_experts", "evaluate_id", "evaluate_variant", "kendall"}

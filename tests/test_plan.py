@@ -128,9 +128,11 @@ def test_a_train_override_gets_its_own_phase_1_model_and_params(grid):
 
 def test_each_training_rule_reads_its_phase_and_its_own_section_but_no_runtime_setting(grid):
     plan = Plan.from_config(grid)
-    names = {"pretrain": "id", "align": "pad", "finetune": "pad-wo-id", "scratch": "morec", "ctrl": "ctrl",
-             "make": "make", "disco": "disco"}
-    params = {rule: plan.stage_params(rule, "caser", names[rule]) for rule in TRAINING_RULES}
+    runs = {"pretrain": "id", "align": "pad", "finetune": "pad-wo-id", "scratch": "morec", "ctrl": "ctrl",
+            "make": "make", "disco": "disco"}  # stage → the run it trains
+    rules = {"ctrl": "scratch", "disco": "scratch", "make": "make_experts"}  # rules named unlike the run
+    params = {stage: plan.stage_params(rules.get(stage, stage), "caser", run) for stage, run in runs.items()}
+    assert set(TRAINING_RULES) == {rules.get(stage, stage) for stage in runs}
     for rule, stage in params.items():
         assert stage["protocol"] == grid["protocol"]
         assert stage["model"]["backbone"] == {"name": "caser", **grid["backbones"]["caser"]}
@@ -154,7 +156,7 @@ def test_rules_writing_the_same_model_path_build_disjoint_variants(grid):
                                                               if v.method in TEXT_METHODS)
     assert sorted(m for methods in TEXT_RULES.values() for m in methods) == sorted(TEXT_METHODS)
     regex = pattern(plan.runs_of("scratch"))
-    assert sorted(n for n in plan.variants if re.fullmatch(regex, n)) == ["hybrid", "morec"]
+    assert sorted(n for n in plan.variants if re.fullmatch(regex, n)) == ["ctrl", "disco", "hybrid", "morec"]
     assert not re.fullmatch(pattern([]), "") and not re.fullmatch(pattern({}), "pad")
     assert re.fullmatch(pattern(["id-lr-0.001"]), "id-lr-0.001") and not re.fullmatch(pattern(["id-lr-0.001"]),
                                                                                          "id-lr-0x001")

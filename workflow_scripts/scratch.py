@@ -1,4 +1,4 @@
-"""Snakemake adapter: Hybrid or MoRec, trained from scratch."""
+"""Snakemake adapter: a baseline trained from scratch (Hybrid, MoRec, CTRL, DisCo-style), by its method."""
 
 import os
 

@@ -4,9 +4,12 @@
 - MoRec: projected text only, from scratch.
 - CTRL: the ID table and the text projection are first aligned item by item with InfoNCE
   (no recommendation loss), then the ID model alone is trained on recommendation.
-- MAKE: an ID expert (phase 1) and a text expert pre-trained as MoRec, mixed by one learned
-  weight per expert for all items and fine-tuned (``phases.train_mixture``).
-SASRec is phase 1 alone and SMEM is PAD with γ = 0; both need no code of their own.
+- DisCo-style: shared and specific parts per modality (``padlib.training.disco``).
+- MAKE (Sheng et al., 2024): an ID expert (phase 1) and a text expert pre-trained as MoRec, mixed
+  by one learned weight per expert for all items and fine-tuned (``phases.train_mixture``).
+The first four train from scratch and are one workflow rule (``scratch``, :func:`scratch`
+dispatching on the method); MAKE starts from two trained models, so it is its own rule
+(``make_experts``). SASRec is phase 1 alone and SMEM is PAD with γ = 0: no code of their own.
 """
 
 from __future__ import annotations
@@ -20,20 +23,32 @@ from padlib.models.build import aligned_expert, build_backbone, text_expert
 from padlib.models.experts import Expert
 from padlib.models.recommender import SingleExpert
 from padlib.training.loop import FitResult, TrainConfig
+from padlib.training.disco import disco
 from padlib.training.phases import train_mixture
 from padlib.training.stage import TrainingStage
+from padlib.variants import SCRATCH_METHODS
 
-SCRATCH_ARCHITECTURES = {"hybrid": "fused", "morec": "text"}
+SINGLE_EXPERT_ARCHITECTURES = {"hybrid": "fused", "morec": "text"}
 
 
 def scratch(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, method: str, *,
             device: str = "auto") -> FitResult:
+    """Any baseline trained from scratch (``padlib.variants.SCRATCH_METHODS``), by its method."""
+    if method == "ctrl":
+        return ctrl(data_dir, embeddings, out, params, seed, device=device)
+    if method == "disco":
+        return disco(data_dir, embeddings, out, params, seed, device=device)
+    return single_expert(data_dir, embeddings, out, params, seed, method, device=device)
+
+
+def single_expert(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed: int, method: str, *,
+                  device: str = "auto") -> FitResult:
     """Hybrid or MoRec: one expert over (ID ⊕ text) or text alone, trained from scratch with BCE."""
-    if method not in SCRATCH_ARCHITECTURES:
-        raise ValueError(f"unknown from-scratch baseline {method!r}; known: {sorted(SCRATCH_ARCHITECTURES)}")
+    if method not in SINGLE_EXPERT_ARCHITECTURES:
+        raise ValueError(f"unknown from-scratch baseline {method!r}; known: {sorted(SCRATCH_METHODS)}")
     stage = TrainingStage.open(data_dir, out, params, seed, device, embeddings)
     data, model_cfg, text = stage.data, stage.model_cfg, stage.text
-    if SCRATCH_ARCHITECTURES[method] == "fused":
+    if SINGLE_EXPERT_ARCHITECTURES[method] == "fused":
         expert = aligned_expert(data.n_items, text, model_cfg, data.max_input_length)
     else:
         expert = text_expert(text, model_cfg, data.max_input_length)
@@ -80,8 +95,8 @@ def ctrl(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed:
     return result
 
 
-def make(data_dir: str, embeddings: str, pretrain_ckpt: str, morec_ckpt: str, out: str, params: dict[str, Any],
-         seed: int, *, device: str = "auto") -> FitResult:
+def make_experts(data_dir: str, embeddings: str, pretrain_ckpt: str, morec_ckpt: str, out: str,
+                 params: dict[str, Any], seed: int, *, device: str = "auto") -> FitResult:
     """MAKE: the phase-1 ID expert and the MoRec text expert, one learned weight each, fine-tuned."""
     mixture = {**params, "finetune": {**params["finetune"], "experts": ["id", "text"], "gate": "shared"}}
     return train_mixture(data_dir, embeddings, {"id": pretrain_ckpt, "text": morec_ckpt}, out, mixture, seed,

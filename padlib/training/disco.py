@@ -69,7 +69,7 @@ def disentanglement_losses(items: DisCoItems, batch_items: torch.Tensor,
 
 
 def disco_loss(cfg: dict[str, Any]) -> ExtraLoss:
-    """The whole DisCo objective as the loop's extra loss (run it with ``bce_weight: 0``):
+    """The whole DisCo objective as the loop's extra loss (run it with ``rec_weight: 0``):
     L_rec + w_s·L_suff + w_a·L_align + w_d·L_decor, one backbone pass per batch."""
     check_config(cfg)
     w_s, w_a, w_d = cfg["sufficiency_weight"], cfg["alignment_weight"], cfg["decorrelation_weight"]
@@ -98,7 +98,7 @@ def disco(data_dir: str, embeddings: str, out: str, params: dict[str, Any], seed
           device: str = "auto") -> FitResult:
     """DisCo-style baseline: disentangled ID/text items + backbone, trained from scratch."""
     extra = disco_loss(params.get("disco", {}))
-    train = TrainConfig(**{**params["train"], "bce_weight": 0.0})
+    train = TrainConfig(**{**params["train"], "rec_weight": 0.0})
     if train.loss != "bce":
         raise ConfigError(f"train.loss: DisCo trains with the BCE loss (`train.loss: bce`); got {train.loss!r}")
     part_sizes(ModelConfig.from_dict(params["model"]).dim)  # a bad model.dim fails before any data is read

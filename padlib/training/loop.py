@@ -56,7 +56,7 @@ class TrainConfig:
     patience: int = 20
     eval_batch_size: int = 512
     k: int = 10
-    bce_weight: float = 1.0  # weight of the recommendation loss (whichever ``loss`` is)
+    rec_weight: float = 1.0  # weight of the recommendation loss (whichever ``loss`` is)
     loss: str = "bce"        # "bce": one sampled negative per position; "softmax": full catalogue
     precision: str = "auto"  # matmuls under bf16 autocast ("bf16") or not; auto = bf16 where it is native
     valid_every: int = 1     # validate every this many epochs; patience still counts epochs
@@ -151,8 +151,8 @@ def train_epoch(model: nn.Module, data: SequenceData, cfg: TrainConfig, optimize
             negatives = negatives.to(device)
         with cfg.autocast(device):
             loss = torch.zeros((), device=device)
-            if cfg.bce_weight:
-                loss = cfg.bce_weight * recommendation_loss(model, history_b, target_b, negatives)
+            if cfg.rec_weight:
+                loss = cfg.rec_weight * recommendation_loss(model, history_b, target_b, negatives)
             if extra_loss is not None:
                 seen = [history_b.flatten(), target_b.flatten()] + ([] if negatives is None else [negatives.flatten()])
                 batch_items = torch.unique(torch.cat(seen))

@@ -153,7 +153,7 @@ def align(data_dir: str, embeddings: str, pretrain_ckpt: str, out: str, params: 
     if cfg["anchoring"] == "frozen":
         expert.items.ids.requires_grad_(False)
     model = SingleExpert(expert)
-    train = TrainConfig(**{**params["train"], "bce_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
+    train = TrainConfig(**{**params["train"], "rec_weight": 0.0 if cfg["anchoring"] == "none" else 1.0})
     extra = alignment_loss(cfg) if cfg["gamma"] > 0 else None
     expert.items.keep_text = extra is not None and cfg["text_vectors"] == "forward"
     result = stage.fit(model, train, "align", extra_loss=extra)
