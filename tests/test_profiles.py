@@ -29,8 +29,8 @@ GPU_RULES = {name for name, body in RULES.items() if re.search(r"^        gpu=\d
 
 
 def test_the_rules_are_found():
-    assert {"pretrain", "disco", "kendall", "report", "embed"} <= set(RULES)
-    assert {"pretrain", "disco", "evaluate_variant", "embed"} <= GPU_RULES and "kendall" not in GPU_RULES
+    assert {"pretrain", "scratch", "kendall", "report", "embed"} <= set(RULES)
+    assert {"pretrain", "scratch", "evaluate_variant", "embed"} <= GPU_RULES and "kendall" not in GPU_RULES
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
