@@ -17,6 +17,7 @@ from checks import assert_evaluations_reproduce_training, random_ranking_ndcg
 from synthetic import write_tiny_workflow
 
 from padlib.data.dataset import SequenceData
+from padlib.cli import main as cli_main
 from padlib.recommend import recommend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -224,7 +225,7 @@ def test_unchanged_config_has_nothing_to_do(tiny_project):
     assert planned_jobs(out) == {}
 
 
-def test_recommend_command_prints_titles(tiny_project):
+def test_recommend_command_prints_titles(tiny_project, capsys):
     user = pl.read_parquet(tiny_project / "results/tiny/data/sequences.parquet")["user_id"][0]
     proc = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", user,
                            "-k", "5", "--results", str(tiny_project / "results")],
@@ -232,29 +233,37 @@ def test_recommend_command_prints_titles(tiny_project):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert sum(1 for line in lines if re.match(r"^\s+\d+\. the \w+ film number \d+", line)) == 5
-    bad = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", "nobody",
-                          "--results", str(tiny_project / "results")], capture_output=True, text=True)
-    assert bad.returncode == 2 and "'nobody' is not in" in bad.stderr
+    code, _, err = pad(capsys, "recommend", "--dataset", "tiny", "--user", "nobody",
+                       "--results", str(tiny_project / "results"))
+    assert code == 2 and "'nobody' is not in" in err
+
+
+def pad(capsys, *args: str) -> tuple[int, str, str]:
+    """``pad ARGS`` in this process (the CLI's own main, without a second interpreter's start-up):
+    its exit code, stdout and stderr."""
+    code = cli_main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.mark.parametrize("k", ["0", "-1", "100000"])
-def test_recommend_refuses_k_outside_the_rankable_items(tiny_project, k):
+def test_recommend_refuses_k_outside_the_rankable_items(tiny_project, capsys, k):
     """-k must lie in 1..(catalogue less the user's history): no traceback, no empty list, no padding
     row or masked item printed at -inf."""
     user = pl.read_parquet(tiny_project / "results/tiny/data/sequences.parquet")["user_id"][0]
-    proc = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", user,
-                           "-k", k, "--results", str(tiny_project / "results")], capture_output=True, text=True)
-    assert proc.returncode == 2 and f"-k {k}: expected 1 ≤ k ≤ " in proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    code, out, err = pad(capsys, "recommend", "--dataset", "tiny", "--user", user, "-k", k,
+                         "--results", str(tiny_project / "results"))
+    assert code == 2 and f"-k {k}: expected 1 ≤ k ≤ " in err
+    assert "Traceback" not in err and out == ""
 
 
-def test_evidence_command_copies_the_small_files_a_claim_rests_on(tiny_project, tmp_path):
+def test_evidence_command_copies_the_small_files_a_claim_rests_on(tiny_project, tmp_path, capsys):
     """``pad evidence``: every run's metrics and test ranks, each checkpoint's manifest and its
     training history (as JSON), in the results layout; no model or data file."""
     dest = tmp_path / "evidence"
-    proc = subprocess.run([sys.executable, "-m", "padlib.cli", "evidence", "--dataset", "tiny", "--dest", str(dest),
-                           "--results", str(tiny_project / "results")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    code, _, err = pad(capsys, "evidence", "--dataset", "tiny", "--dest", str(dest),
+                       "--results", str(tiny_project / "results"))
+    assert code == 0, err
     files = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
     run = "sasrec/seed0/tinyllama/pad"
     assert {f"{run}/metrics.json", f"{run}/test_ranks.parquet", "sasrec/seed0/id/model.pt.fit.json",
@@ -264,22 +273,20 @@ def test_evidence_command_copies_the_small_files_a_claim_rests_on(tiny_project, 
     assert fit["best_epoch"] == max(range(len(fit["history"])),
                                     key=lambda e: (fit["history"][e]["valid_ndcg"], -e))
     assert (dest / f"{run}/metrics.json").read_bytes() == (tiny_project / "results/tiny" / run / "metrics.json").read_bytes()
-    missing = subprocess.run([sys.executable, "-m", "padlib.cli", "evidence", "--dataset", "nothing", "--dest",
-                              str(tmp_path / "none"), "--results", str(tiny_project / "results")],
-                             capture_output=True, text=True)
-    assert missing.returncode == 2 and "no results for dataset 'nothing'" in missing.stderr
+    code, _, err = pad(capsys, "evidence", "--dataset", "nothing", "--dest", str(tmp_path / "none"),
+                       "--results", str(tiny_project / "results"))
+    assert code == 2 and "no results for dataset 'nothing'" in err
     assert not (tmp_path / "none").exists()
 
 
-def test_recommend_with_every_rankable_item_prints_no_padding_or_masked_row(tiny_project):
+def test_recommend_with_every_rankable_item_prints_no_padding_or_masked_row(tiny_project, capsys):
     user = pl.read_parquet(tiny_project / "results/tiny/data/sequences.parquet")["user_id"][0]
-    args = [sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", user,
-            "--results", str(tiny_project / "results")]
-    refused = subprocess.run([*args, "-k", "100000"], capture_output=True, text=True)
-    rankable = int(re.search(r"≤ k ≤ (\d+)", refused.stderr).group(1))
-    proc = subprocess.run([*args, "-k", str(rankable)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if re.match(r"^\s+\d+\. ", line)]
+    args = ["recommend", "--dataset", "tiny", "--user", user, "--results", str(tiny_project / "results")]
+    _, _, refused = pad(capsys, *args, "-k", "100000")
+    rankable = int(re.search(r"≤ k ≤ (\d+)", refused).group(1))
+    code, out, err = pad(capsys, *args, "-k", str(rankable))
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if re.match(r"^\s+\d+\. ", line)]
     assert len(rows) == rankable and not any("inf)" in line for line in rows)
 
 
