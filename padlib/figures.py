@@ -26,7 +26,8 @@ def save_figure(fig: Any, path: str | os.PathLike[str]) -> None:
 
 def group_bar_chart(summary: pl.DataFrame, metric: str, path: str | os.PathLike[str],
                     groups: tuple[str, ...] = ("warm", "median", "cold"), title: str = "") -> None:
-    """Grouped bars: ``metric`` per warm/median/cold group, one bar per model, ± std whiskers."""
+    """Grouped bars: ``metric`` per group (warm / median / cold, and ``new`` where the report has it),
+    one bar per model, ± std whiskers."""
     models = summary["model"].to_list()
     x = np.arange(len(groups))
     width = 0.8 / max(len(models), 1)

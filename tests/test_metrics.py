@@ -102,6 +102,10 @@ def test_summarize_groups_and_buckets():
     assert out["groups"]["median"]["users"] == 0 and out["groups"]["median"]["hr@10"] is None
     assert out["groups"]["cold"]["ndcg@10"] == pytest.approx((1 / math.log2(5) + 1.0) / 2)
     assert out["buckets"]["9"]["users"] == 1
+    assert "new" not in out["groups"]
+    new = summarize(ranks, buckets, n_buckets=10, k=10, target_new=np.array([False, False, True, False]))
+    assert new["groups"]["new"] == {"users": 1, "hr@10": 1.0, "ndcg@10": pytest.approx(1 / math.log2(5))}
+    assert new["groups"]["cold"] == out["groups"]["cold"]  # new targets stay in their bucket's group too
 
 
 def test_ties_count_against_the_target():

@@ -14,6 +14,7 @@ from padlib.report.comparisons import comparison_lines, pairs, user_scores
 from padlib.report.sections import select, with_lifts
 from padlib.report.spec import Paired, Selection, TableSpec, parse_report
 from padlib.report.stage import grid_wall_time
+from padlib.report.table import metric_columns, reported_groups
 
 RUN = {"backbones": ["sasrec", "gru4rec"], "encoders": ["llm"], "variants": ["sasrec", "pad", "morec"]}
 
@@ -115,6 +116,36 @@ def test_paired_comparisons_against_each_baseline_per_group(tmp_path):
     paths["SASRec"] = {0: write_ranks(tmp_path / "other.parquet", users[:150], base[:150], buckets[:150])}
     with pytest.raises(ValueError, match="different users"):
         comparison_lines(table, frame, paths, 10, 10)
+
+
+def test_the_new_group_is_paired_and_shown_only_where_a_run_has_new_targets(tmp_path):
+    """Targets training never saw form the ``new`` group: a comparison column where the ranks flag
+    them, none where they do not (ranks written before the flag existed, or no such target)."""
+    users, buckets = np.arange(200), np.repeat([1, 10], 100)
+    new = np.arange(200) >= 150                                 # 50 of the cold targets were never trained on
+    base = np.full(200, 15)
+    better_new = np.where(new, 0, base)
+    def ranks(name, r, flags):
+        frame = pl.DataFrame({"user_idx": users, "bucket": buckets, "rank": r})
+        if flags is not None:
+            frame = frame.with_columns(pl.Series("new", flags))
+        frame.write_parquet(tmp_path / name)
+        return {0: str(tmp_path / name)}
+    frame = summary().filter(pl.col("backbone") == "sasrec")
+    table = TableSpec("T", "", Selection(["sasrec"], ["llm"], ["sasrec", "pad"]), Paired("pad", ["sasrec"]))
+    lines = comparison_lines(table, frame, {"PAD": ranks("p.parquet", better_new, new),
+                                            "SASRec": ranks("s.parquet", base, new)}, 10, 10)
+    header, row = lines[0].split(" | "), next(line for line in lines if " vs " in line).split(" | ")
+    assert header[-3] == "new nDCG@10"
+    assert row[-3].startswith("n/a (base 0), p = ")             # SASRec misses every new target, PAD hits them
+    for flags in (None, np.zeros(200, dtype=bool)):
+        lines = comparison_lines(table, frame, {"PAD": ranks("p.parquet", better_new, flags),
+                                                "SASRec": ranks("s.parquet", base, flags)}, 10, 10)
+        assert "new nDCG@10" not in lines[0]
+    with_new = summary().with_columns(pl.Series("new nDCG@10", [0.0, 0.3, None, None, None]))
+    assert reported_groups(with_new, 10) == ("warm", "median", "cold", "new")
+    assert reported_groups(summary(), 10) == ("warm", "median", "cold")
+    assert "new nDCG@10" in metric_columns(10, reported_groups(with_new, 10))
 
 
 def test_a_table_of_several_encoders_also_pairs_the_variant_across_encoders():

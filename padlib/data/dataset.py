@@ -44,6 +44,7 @@ class SequenceData:
     n_buckets: int
     max_input_length: int
     item_buckets: torch.Tensor   # [N + 1], 0 for padding
+    unseen: torch.Tensor         # [N + 1] bool: items no training position has (padding excluded)
     train_input: torch.Tensor    # [U, L] left-padded
     train_target: torch.Tensor   # [U, L] next item per position, 0 where no target
     train_items: torch.Tensor    # [U, H] the training prefix: items a user never gets as a negative
@@ -69,6 +70,8 @@ class SequenceData:
         n_items = items.height
         buckets = np.zeros(n_items + 1, dtype=np.int64)
         buckets[items["item_idx"].to_numpy()] = items["bucket"].to_numpy()
+        unseen = np.zeros(n_items + 1, dtype=bool)
+        unseen[items["item_idx"].to_numpy()] = items["train_freq"].to_numpy() == 0
         seqs = sequences["items"].to_list()
         prefixes = [seq[:-2] for seq in seqs]
         length = max_input_length
@@ -94,6 +97,7 @@ class SequenceData:
             n_buckets=n_buckets,
             max_input_length=length,
             item_buckets=torch.as_tensor(buckets),
+            unseen=torch.as_tensor(unseen),
             train_input=torch.as_tensor(left_pad([p[:-1] for p in prefixes], length)),
             train_target=torch.as_tensor(left_pad([p[1:] for p in prefixes], length)),
             train_items=torch.as_tensor(left_pad(prefixes, max(len(p) for p in prefixes))),

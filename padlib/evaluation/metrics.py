@@ -1,4 +1,6 @@
-"""HR@k and nDCG@k from target ranks, overall, per frequency bucket and per warm/median/cold group."""
+"""HR@k and nDCG@k from target ranks, overall, per frequency bucket and per group: warm / median /
+cold by bucket, and ``new``: targets that training never saw (held-out items, or items that occur only
+as a validation or test target). New items sit in the coldest bucket too, so ``new`` overlaps ``cold``."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import numpy as np
 
 # Paper Fig. 2: with B = 10 buckets, warm = 1–3, median = 4–7, cold = 8–10.
 GROUPS = {"warm": (1, 3), "median": (4, 7), "cold": (8, 10)}
+NEW_GROUP = "new"
 
 
 def hit_rate(ranks: np.ndarray, k: int) -> np.ndarray:
@@ -27,8 +30,10 @@ def group_of_bucket(n_buckets: int) -> dict[str, tuple[int, int]]:
     return {"warm": (1, warm), "median": (warm + 1, n_buckets - cold), "cold": (n_buckets - cold + 1, n_buckets)}
 
 
-def summarize(ranks: np.ndarray, target_buckets: np.ndarray, n_buckets: int, k: int = 10) -> dict:
-    """Metrics dict: overall, per bucket and per group, each with users / HR@k / nDCG@k."""
+def summarize(ranks: np.ndarray, target_buckets: np.ndarray, n_buckets: int, k: int = 10,
+              target_new: np.ndarray | None = None) -> dict:
+    """Metrics dict: overall, per bucket and per group, each with users / HR@k / nDCG@k; the ``new``
+    group when ``target_new`` (per user: whether training never saw the target) is given."""
     hr, nd = hit_rate(ranks, k), ndcg(ranks, k)
     target_buckets = np.asarray(target_buckets)
 
@@ -38,10 +43,13 @@ def summarize(ranks: np.ndarray, target_buckets: np.ndarray, n_buckets: int, k: 
                 f"hr@{k}": float(hr[mask].mean()) if n else None,
                 f"ndcg@{k}": float(nd[mask].mean()) if n else None}
 
+    groups = {name: block((target_buckets >= lo) & (target_buckets <= hi))
+              for name, (lo, hi) in group_of_bucket(n_buckets).items()}
+    if target_new is not None:
+        groups[NEW_GROUP] = block(np.asarray(target_new, dtype=bool))
     return {
         "k": k,
         "overall": block(np.ones_like(hr, dtype=bool)),
         "buckets": {str(b): block(target_buckets == b) for b in range(1, n_buckets + 1)},
-        "groups": {name: block((target_buckets >= lo) & (target_buckets <= hi))
-                   for name, (lo, hi) in group_of_bucket(n_buckets).items()},
+        "groups": groups,
     }

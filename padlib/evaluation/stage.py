@@ -41,7 +41,7 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
     ranks = {name: target_ranks(model, s.history, s.target, data.n_items, batch, device=device,
                                 source=checkpoint_path, known=s.known, repeat_target=s.repeat_target)
              for name, s in splits.items()}
-    buckets = data.item_buckets.numpy()
+    buckets, unseen = data.item_buckets.numpy(), data.unseen.numpy()
     train_manifest = read_json(manifest_path(checkpoint_path))
     metrics = {
         "checkpoint": checkpoint_path,
@@ -49,7 +49,8 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
         "best_epoch": checkpoint["fit"]["best_epoch"],
         "train_wall_time_s": checkpoint["fit"]["wall_time_s"],
         "train_device": train_manifest.get("device"),
-        **{name: summarize(r, buckets[splits[name].target.numpy()], data.n_buckets, k) for name, r in ranks.items()},
+        **{name: summarize(r, buckets[splits[name].target.numpy()], data.n_buckets, k,
+                           unseen[splits[name].target.numpy()]) for name, r in ranks.items()},
     }
     if isinstance(model, PADModel):
         phase1 = None
@@ -62,6 +63,7 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
         "user_idx": splits["test"].user_idx.numpy(),
         "target": splits["test"].target.numpy(),
         "bucket": buckets[splits["test"].target.numpy()],
+        "new": unseen[splits["test"].target.numpy()],
         "rank": ranks["test"].astype(np.int64),
     })
     write_parquet(out_ranks, per_user.to_arrow())

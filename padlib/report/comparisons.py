@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from padlib.analysis.stats import lift_difference, paired_test, relative_improvement
-from padlib.evaluation.metrics import group_of_bucket, ndcg
+from padlib.evaluation.metrics import NEW_GROUP, group_of_bucket, ndcg
 from padlib.io import read_parquet
 from padlib.report.spec import TableSpec
 
@@ -26,28 +26,30 @@ RESAMPLES = 2000
 @dataclass(frozen=True)
 class UserScores:
     """Per test user (sorted by user id): the target's frequency bucket and nDCG@k averaged over seeds;
-    ``by_seed``: seed → that seed's per-user nDCG@k."""
+    ``by_seed``: seed → that seed's per-user nDCG@k; ``new``: whether training never saw the target
+    (None for ranks written before the new group)."""
 
     users: np.ndarray
     buckets: np.ndarray
     ndcg: np.ndarray
     by_seed: dict[int, np.ndarray]
+    new: np.ndarray | None = None
 
 
 def user_scores(ranks_paths: dict[int, str], k: int) -> UserScores:
     """One model's test ranks (``test_ranks.parquet``), seed → path, as per-user scores."""
     if not ranks_paths:
         raise ValueError("no test ranks to score")
-    frames = {seed: read_parquet(path, ["user_idx", "bucket", "rank"]).sort("user_idx")
-              for seed, path in sorted(ranks_paths.items())}
+    frames = {seed: read_parquet(path).sort("user_idx") for seed, path in sorted(ranks_paths.items())}
     first_seed = next(iter(frames))
     users, buckets = frames[first_seed]["user_idx"].to_numpy(), frames[first_seed]["bucket"].to_numpy()
+    new = frames[first_seed][NEW_GROUP].to_numpy() if NEW_GROUP in frames[first_seed].columns else None
     for seed, frame in frames.items():
         if not np.array_equal(frame["user_idx"].to_numpy(), users):
             raise ValueError(f"{ranks_paths[seed]}: its test users differ from {ranks_paths[first_seed]}'s; a paired "
                              "test needs the same users")
     by_seed = {seed: ndcg(frame["rank"].to_numpy(), k) for seed, frame in frames.items()}
-    return UserScores(users, buckets, np.mean(list(by_seed.values()), axis=0), by_seed)
+    return UserScores(users, buckets, np.mean(list(by_seed.values()), axis=0), by_seed, new)
 
 
 def pairs(table: TableSpec, rows: pl.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -77,6 +79,9 @@ def compare(a: UserScores, b: UserScores, n_buckets: int) -> dict[str, Any]:
         raise ValueError("the two models were tested on different users")
     masks = {"overall": np.ones(a.users.size, dtype=bool)}
     masks |= {name: (a.buckets >= lo) & (a.buckets <= hi) for name, (lo, hi) in group_of_bucket(n_buckets).items()}
+    new = a.new if a.new is not None else b.new  # the same users and targets: either run's flags
+    if new is not None and new.any():
+        masks[NEW_GROUP] = new
     result: dict[str, Any] = {}
     for name, mask in masks.items():
         if not mask.any():
@@ -120,6 +125,8 @@ def comparison_lines(table: TableSpec, rows: pl.DataFrame, ranks: dict[str, dict
         return []
     scores = {name: user_scores(ranks[name], k) for name in {r["model"] for pair in chosen for r in pair}}
     groups = ("overall", *group_of_bucket(n_buckets))
+    if any(s.new is not None and s.new.any() for s in scores.values()):
+        groups += (NEW_GROUP,)
     lines = ["| comparison | users | " + " | ".join(f"{g} nDCG@{k}" if g != "overall" else f"nDCG@{k}" for g in groups)
              + f" | cold − warm lift (95% CI) | nDCG@{k} lift per seed |", "|" + "---|" * (len(groups) + 4)]
     for mine, other in chosen:

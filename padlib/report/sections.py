@@ -11,7 +11,7 @@ import polars as pl
 from padlib.analysis.stats import relative_improvement
 from padlib.report.comparisons import comparison_lines, lift_text
 from padlib.report.spec import Selection, TableSpec
-from padlib.report.table import GROUP_NAMES, metric_columns, to_markdown
+from padlib.report.table import metric_columns, reported_groups, to_markdown
 
 
 def select(summary: pl.DataFrame, rows: Selection) -> pl.DataFrame:
@@ -43,7 +43,7 @@ def _lift(value: float | None, base: float | None) -> str:
 def with_lifts(rows: pl.DataFrame, summary: pl.DataFrame, k: int) -> tuple[pl.DataFrame, list[str]]:
     """``rows`` plus one column per metric with the relative improvement over each row's
     reference model: "+5.2%" (or "–" without one)."""
-    metrics = [f"nDCG@{k}"] + [f"{g} nDCG@{k}" for g in GROUP_NAMES]
+    metrics = [f"nDCG@{k}"] + [f"{g} nDCG@{k}" for g in reported_groups(summary, k)]
     columns = [f"Δ {m}" for m in metrics]
     lifts: dict[str, list[str]] = {c: [] for c in columns}
     for row in rows.iter_rows(named=True):
@@ -60,7 +60,8 @@ def table_section(table: TableSpec, summary: pl.DataFrame, baseline: str | None,
     if not rows.height:
         return [f"## {table.title}", "", "(none of these models were run)", ""]
     rows, lift_columns = with_lifts(rows, summary, k)
-    lines = [f"## {table.title}", "", to_markdown(rows, metric_columns(k) + lift_columns), ""]
+    columns = metric_columns(k, reported_groups(summary, k)) + lift_columns
+    lines = [f"## {table.title}", "", to_markdown(rows, columns), ""]
     if baseline is not None:
         lines.append(f"Δ: relative improvement over the ID-only model (`{baseline}`) of the same backbone, trained "
                      "with the same loss.")

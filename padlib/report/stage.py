@@ -16,7 +16,7 @@ from padlib.io import atomic_path, manifest_path, read_json, read_json_artifact,
 from padlib.report.diagnostics import diagnostics_section
 from padlib.report.sections import baseline_row, select, table_section
 from padlib.report.spec import FigureSpec, ReportSpec
-from padlib.report.table import GROUP_NAMES, aggregate, metric_columns, metric_rows, to_markdown
+from padlib.report.table import aggregate, metric_columns, metric_rows, reported_groups, to_markdown
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def draw_figures(figures: list[FigureSpec], paths: dict[str, str], summary: pl.D
         else:
             rows = select(summary, figure.rows)
             if figure.kind == "groups":
-                group_bar_chart(rows, figure.metric, path, title=figure.title)
+                group_bar_chart(rows, figure.metric, path, groups=reported_groups(summary, k), title=figure.title)
             else:
                 model_bar_chart(rows, [f"HR@{k}", f"nDCG@{k}"], path, figure.title)
         relative = os.path.relpath(path, os.path.dirname(paths["_report"]))
@@ -132,7 +132,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
     summary = aggregate(rows)
     with atomic_path(out_csv) as tmp:
         rows.write_csv(tmp)
-    group_bar_chart(summary, f"HR@{k}", out_png, title=f"{dataset}: HR@{k} by item popularity (test)")
+    group_bar_chart(summary, f"HR@{k}", out_png, groups=reported_groups(summary, k), title=f"{dataset}: HR@{k} by item popularity (test)")
     ranks: dict[str, dict[int, str]] = {}
     for run in runs:
         if run.get("ranks"):
@@ -163,7 +163,7 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         *diagnostics,
         "## All models",
         "",
-        to_markdown(summary, metric_columns(k)),
+        to_markdown(summary, metric_columns(k, reported_groups(summary, k))),
         "",
         "Warm = buckets 1–3, median = 4–7, cold = 8–10 (equal training-interaction mass per bucket).",
         "",
@@ -201,7 +201,7 @@ def _lift_lines(summary: pl.DataFrame, baseline: str | None, k: int) -> list[str
         if base is None or row["model"] == base["model"]:
             continue
         lifts = []
-        for col in [f"nDCG@{k}"] + [f"{g} nDCG@{k}" for g in GROUP_NAMES]:
+        for col in [f"nDCG@{k}"] + [f"{g} nDCG@{k}" for g in reported_groups(summary, k)]:
             if base[col]:
                 lifts.append(f"{col} {100 * (row[col] / base[col] - 1):+.1f}%")
             elif base[col] is not None and row[col] is not None:

@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-GROUP_NAMES = ("warm", "median", "cold")
+from padlib.evaluation.metrics import NEW_GROUP
+
+GROUP_NAMES = ("warm", "median", "cold")  # by popularity bucket; every run has them
 KEYS = ("backbone", "encoder", "variant", "reference")
 
 
@@ -25,10 +27,10 @@ def metric_rows(runs: list[dict[str, Any]], k: int = 10) -> pl.DataFrame:
         row = {"model": run["model"], **keys, "seed": run["seed"], "users": test["overall"]["users"],
                f"valid nDCG@{k}": valid["overall"][f"ndcg@{k}"] if valid else None,
                f"HR@{k}": test["overall"][f"hr@{k}"], f"nDCG@{k}": test["overall"][f"ndcg@{k}"]}
-        for group in GROUP_NAMES:
-            block = test["groups"][group]
-            row[f"{group} HR@{k}"] = block[f"hr@{k}"]
-            row[f"{group} nDCG@{k}"] = block[f"ndcg@{k}"]
+        for group in (*GROUP_NAMES, NEW_GROUP):
+            block = test["groups"].get(group) or {}  # runs evaluated before the new group lack it
+            row[f"{group} HR@{k}"] = block.get(f"hr@{k}")
+            row[f"{group} nDCG@{k}"] = block.get(f"ndcg@{k}")
         for stage, seconds in run["stage_times"].items():
             row[f"{stage} s"] = seconds
         row["best epoch"] = run["metrics"]["best_epoch"]
@@ -36,10 +38,18 @@ def metric_rows(runs: list[dict[str, Any]], k: int = 10) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
-def metric_columns(k: int) -> list[str]:
+def reported_groups(summary: pl.DataFrame, k: int) -> tuple[str, ...]:
+    """The groups a table shows: warm / median / cold, and ``new`` where some run had test targets
+    that training never saw (the column is all-null otherwise, and ``aggregate`` drops it)."""
+    column = f"{NEW_GROUP} nDCG@{k}"
+    has_new = column in summary.columns and summary[column].drop_nulls().len() > 0
+    return (*GROUP_NAMES, NEW_GROUP) if has_new else GROUP_NAMES
+
+
+def metric_columns(k: int, groups: tuple[str, ...] = GROUP_NAMES) -> list[str]:
     """The columns of every metrics table: the validation nDCG the checkpoint was picked on, then the
-    test HR and nDCG overall and per popularity group."""
-    return [f"valid nDCG@{k}", f"HR@{k}", f"nDCG@{k}"] + [f"{g} {m}@{k}" for g in GROUP_NAMES for m in ("HR", "nDCG")]
+    test HR and nDCG overall and per group."""
+    return [f"valid nDCG@{k}", f"HR@{k}", f"nDCG@{k}"] + [f"{g} {m}@{k}" for g in groups for m in ("HR", "nDCG")]
 
 
 def aggregate(rows: pl.DataFrame) -> pl.DataFrame:
