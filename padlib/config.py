@@ -153,9 +153,12 @@ def check_protocol(protocol: dict[str, Any]) -> None:
 
 
 def _fill(section: dict[str, Any], properties: dict[str, Any]) -> None:
+    """Defaults into ``section``, and into its nested blocks that have their own (``protocol.new_items``)."""
     for key, spec in properties.items():
         if "default" in spec:
             section.setdefault(key, copy.deepcopy(spec["default"]))
+        if isinstance(section.get(key), dict) and "properties" in spec:
+            _fill(section[key], spec["properties"])
 
 
 def fill_defaults(config: dict[str, Any], schema: dict[str, Any]) -> None:

@@ -60,7 +60,7 @@ def tiny_data(n_users: int = 96, n_items: int = 20, length: int = 8, n_buckets: 
     buckets[0] = 0
     return SequenceData(
         n_items=n_items, n_buckets=n_buckets, max_input_length=length, item_buckets=buckets,
-        unseen=torch.zeros(n_items + 1, dtype=torch.bool),
+        unseen=torch.zeros(n_items + 1, dtype=torch.bool), held_out=torch.zeros(n_items + 1, dtype=torch.bool),
         train_input=torch.as_tensor(left_pad([p[:-1] for p in prefixes], length)),
         train_target=torch.as_tensor(left_pad([p[1:] for p in prefixes], length)),
         train_items=torch.as_tensor(left_pad(prefixes, max(map(len, prefixes)))),

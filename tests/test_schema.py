@@ -110,6 +110,10 @@ def test_every_code_side_default_is_the_schema_default(config_class, properties)
             continue
         code = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         assert "default" in properties[field.name], f"{config_class.__name__}.{field.name}: no schema default"
+        if dataclasses.is_dataclass(code):  # a nested block: {} in the schema, its keys' defaults inside
+            assert properties[field.name]["default"] == {}, f"{config_class.__name__}.{field.name}"
+            test_every_code_side_default_is_the_schema_default(type(code), properties[field.name]["properties"])
+            continue
         assert code == properties[field.name]["default"], f"{config_class.__name__}.{field.name}"
 
 

@@ -45,6 +45,7 @@ class SequenceData:
     max_input_length: int
     item_buckets: torch.Tensor   # [N + 1], 0 for padding
     unseen: torch.Tensor         # [N + 1] bool: items no training position has (padding excluded)
+    held_out: torch.Tensor       # [N + 1] bool: items held out of training (protocol.new_items): never a negative
     train_input: torch.Tensor    # [U, L] left-padded
     train_target: torch.Tensor   # [U, L] next item per position, 0 where no target
     train_items: torch.Tensor    # [U, H] the training prefix: items a user never gets as a negative
@@ -72,6 +73,9 @@ class SequenceData:
         buckets[items["item_idx"].to_numpy()] = items["bucket"].to_numpy()
         unseen = np.zeros(n_items + 1, dtype=bool)
         unseen[items["item_idx"].to_numpy()] = items["train_freq"].to_numpy() == 0
+        held_out = np.zeros(n_items + 1, dtype=bool)
+        if "held_out" in items.columns:  # datasets built before the option have none held out
+            held_out[items["item_idx"].to_numpy()] = items["held_out"].to_numpy()
         seqs = sequences["items"].to_list()
         prefixes = [seq[:-2] for seq in seqs]
         length = max_input_length
@@ -98,6 +102,7 @@ class SequenceData:
             max_input_length=length,
             item_buckets=torch.as_tensor(buckets),
             unseen=torch.as_tensor(unseen),
+            held_out=torch.as_tensor(held_out),
             train_input=torch.as_tensor(left_pad([p[:-1] for p in prefixes], length)),
             train_target=torch.as_tensor(left_pad([p[1:] for p in prefixes], length)),
             train_items=torch.as_tensor(left_pad(prefixes, max(len(p) for p in prefixes))),

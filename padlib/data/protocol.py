@@ -10,6 +10,13 @@ Items are cut into ``n_buckets`` frequency buckets of equal training-interaction
 (``bucket_rule``): ``mass`` puts an item in bucket floor(B · mass before it / total) + 1;
 ``official`` closes a bucket once its own mass reaches total / B, which reproduces the official
 code's hard-coded Prime Pantry boundaries (``data_utils/dataset.py``) from Prime_Pantry_fre.csv.
+
+New items (``new_items.share`` > 0): a seeded share of the items is held out of training, as if
+they had been listed after it: their interactions leave every training prefix (so the training
+positions, the validation histories, the known-prefix mask and the frequency counts never hold
+them; they land in the coldest bucket), while validation and test targets keep them, and the test
+history keeps a held-out validation target (bought after training). ``items.held_out`` marks them
+for training, which never samples them as negatives.
 """
 
 from __future__ import annotations
@@ -30,6 +37,14 @@ TRUNCATIONS = ("latest", "official")
 
 
 @dataclass(frozen=True)
+class NewItems:
+    """``share`` of the items held out of training (0: none), drawn with ``seed``."""
+
+    share: float = 0.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class ProtocolConfig:
     min_rating: float | None = 4.0
     min_user_interactions: int = 5
@@ -38,8 +53,13 @@ class ProtocolConfig:
     n_buckets: int = 10
     bucket_rule: str = "mass"
     truncate: str = "latest"
+    new_items: NewItems = NewItems()
 
     def __post_init__(self) -> None:
+        if isinstance(self.new_items, dict):  # as the config gives it
+            object.__setattr__(self, "new_items", NewItems(**self.new_items))
+        if not 0.0 <= self.new_items.share < 1.0:
+            raise DataError(f"protocol.new_items.share: {self.new_items.share} must be in [0, 1)")
         if self.truncate not in TRUNCATIONS:
             raise DataError(f"protocol.truncate: {self.truncate!r} is not one of {list(TRUNCATIONS)}")
         if self.bucket_rule not in BUCKET_RULES:
@@ -52,7 +72,7 @@ class ProtocolConfig:
 
 @dataclass
 class ProtocolResult:
-    items: pl.DataFrame      # item_idx, item_id, <text columns>, train_freq, bucket
+    items: pl.DataFrame      # item_idx, item_id, <text columns>, train_freq, bucket, held_out
     sequences: pl.DataFrame  # user_idx, user_id, items (list[int32], chronological)
     splits: pl.DataFrame     # user_idx, split (valid/test), history (list[int32]), target (int32)
 
@@ -113,6 +133,16 @@ def _greedy_buckets(sorted_freq: np.ndarray, total: int, n_buckets: int) -> np.n
     return bucket
 
 
+def held_out_items(n_items: int, new_items: NewItems) -> np.ndarray:
+    """Bool [N + 1]: the items held out of training, ``round(share · N)`` of them drawn uniformly
+    without replacement with the seed (the same items for every model of a dataset)."""
+    held = np.zeros(n_items + 1, dtype=bool)
+    count = int(round(new_items.share * n_items))
+    if count:
+        held[np.random.default_rng(new_items.seed).choice(n_items, size=count, replace=False) + 1] = True
+    return held
+
+
 def apply_protocol(interactions: pl.DataFrame, items: pl.DataFrame, config: ProtocolConfig,
                    source: str = "interactions") -> ProtocolResult:
     """Run the protocol on raw interactions (user, item, timestamp[, rating]) and items (item, text...)."""
@@ -150,10 +180,15 @@ def apply_protocol(interactions: pl.DataFrame, items: pl.DataFrame, config: Prot
                       .sort("user_idx"))
 
     n_items = item_index.height
+    held = held_out_items(n_items, config.new_items)
+    seqs = sequences["items"].to_list()
+    if held.any():  # a held-out item's training interactions never happened; its later ones stay
+        seqs = [[i for i in seq[:-2] if not held[i]] + seq[-2:] for seq in seqs]
+        sequences = sequences.with_columns(pl.Series("items", seqs))
     train_freq = np.zeros(n_items + 1, dtype=np.int64)
     valid_rows, test_rows = [], []
     h = config.max_input_length
-    for user_idx, seq in zip(sequences["user_idx"].to_list(), sequences["items"].to_list()):
+    for user_idx, seq in zip(sequences["user_idx"].to_list(), seqs):
         n = len(seq)
         np.add.at(train_freq, seq[: n - 2], 1)
         valid_rows.append((user_idx, "valid", seq[max(0, n - 2 - h): n - 2], seq[n - 2]))
@@ -163,7 +198,9 @@ def apply_protocol(interactions: pl.DataFrame, items: pl.DataFrame, config: Prot
     splits = pl.DataFrame(valid_rows + test_rows, schema={
         "user_idx": pl.Int32, "split": pl.Utf8, "history": pl.List(pl.Int32), "target": pl.Int32}, orient="row")
     item_table = (item_index.join(items.rename({"item": "item_id"}), on="item_id", how="left")
-                  .with_columns(pl.Series("train_freq", train_freq[1:]), pl.Series("bucket", buckets[1:]))
-                  .select(["item_idx", "item_id", *[c for c in items.columns if c != "item"], "train_freq", "bucket"]))
+                  .with_columns(pl.Series("train_freq", train_freq[1:]), pl.Series("bucket", buckets[1:]),
+                                pl.Series("held_out", held[1:]))
+                  .select(["item_idx", "item_id", *[c for c in items.columns if c != "item"], "train_freq", "bucket",
+                           "held_out"]))
     sequences = sequences.with_columns(pl.col("user_idx").cast(pl.Int32), pl.col("items").cast(pl.List(pl.Int32)))
     return ProtocolResult(items=item_table, sequences=sequences, splits=splits)

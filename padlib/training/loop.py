@@ -95,20 +95,24 @@ def bce_loss(pos: torch.Tensor, neg: torch.Tensor, valid: torch.Tensor) -> torch
     return (per_position * valid).sum() / valid.sum().clamp_min(1)
 
 
-def softmax_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def softmax_loss(logits: torch.Tensor, target: torch.Tensor, excluded: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the target over items 1..N (padding left out of the softmax), averaged
-    over the scored positions: logits [P, N], target [P] in 1..N; 0 when nothing is scored."""
+    over the scored positions: logits [P, N], target [P] in 1..N; 0 when nothing is scored.
+    ``excluded`` [N + 1] (bool): items left out of the softmax (held out of training)."""
     if target.numel() == 0:
         return logits.sum() * 0.0
+    if excluded is not None:
+        logits = logits.masked_fill(excluded[1:], float("-inf"))
     return F.cross_entropy(logits, target - 1)
 
 
 def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.Tensor,
-                        negatives: torch.Tensor | None) -> torch.Tensor:
-    """BCE on (target, sampled negative) when ``negatives`` is given, else full-softmax CE."""
+                        negatives: torch.Tensor | None, excluded: torch.Tensor | None = None) -> torch.Tensor:
+    """BCE on (target, sampled negative) when ``negatives`` is given, else full-softmax CE over the
+    items not ``excluded`` (the sampled negatives already avoid them)."""
     if negatives is None:
         where = target != 0
-        return softmax_loss(softmax_logits(model, history, where), target[where])
+        return softmax_loss(softmax_logits(model, history, where), target[where], excluded)
     logits = model.position_logits(history, torch.stack([target, negatives], -1))
     return bce_loss(logits[..., 0], logits[..., 1], (target != 0).float())
 
@@ -141,18 +145,21 @@ def train_epoch(model: nn.Module, data: SequenceData, cfg: TrainConfig, optimize
     n_users = data.train_input.shape[0]
     order = torch.randperm(n_users, generator=gen)
     trained = [p for p in model.parameters() if p.requires_grad]
+    excluded = data.held_out if bool(data.held_out.any()) else None  # never a negative, in either loss
+    excluded_on_device = None if excluded is None else excluded.to(device)
     losses, grad_norms = [], []
     for lo in range(0, n_users, cfg.batch_size):
         rows = order[lo:lo + cfg.batch_size]
         history_b, target_b = data.train_input[rows].to(device), data.train_target[rows].to(device)
         negatives = None
         if cfg.loss == "bce":
-            negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen)
+            negatives = sample_negatives(data.train_items[rows], tuple(target_b.shape), data.n_items, gen,
+                                         excluded=excluded)
             negatives = negatives.to(device)
         with cfg.autocast(device):
             loss = torch.zeros((), device=device)
             if cfg.rec_weight:
-                loss = cfg.rec_weight * recommendation_loss(model, history_b, target_b, negatives)
+                loss = cfg.rec_weight * recommendation_loss(model, history_b, target_b, negatives, excluded_on_device)
             if extra_loss is not None:
                 seen = [history_b.flatten(), target_b.flatten()] + ([] if negatives is None else [negatives.flatten()])
                 batch_items = torch.unique(torch.cat(seen))
