@@ -42,7 +42,7 @@ config-reference: $(STAMP)
 	$(BIN)/python -m padlib.config_reference schemas/config.schema.yaml --doc docs/configuration.md
 
 # The benchmark's inputs (ML-1M and the paper's Prime Pantry, with SmolLM2 embeddings), then the
-# benchmark itself: figures for the current tree and ratios against BENCH_REFERENCE (benchmarks/bench.py).
+# benchmark itself: figures for the current tree and ratios against BENCH_REFERENCE (python -m benchmarks).
 PRIME_PANTRY ?= ../shared/data/prime-pantry
 BENCH_REFERENCE ?= b12c064
 BENCH_DATA := results/ml-1m/embeddings/smollm2.parquet results/prime-pantry/embeddings/smollm2.parquet
@@ -55,7 +55,7 @@ bench-data: $(STAMP)
 		results/prime-pantry/data/items.parquet results/prime-pantry/embeddings/smollm2.parquet
 
 bench: bench-data
-	$(BIN)/python benchmarks/bench.py --threads $(CORES) --reference $(BENCH_REFERENCE) $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks --threads $(CORES) --reference $(BENCH_REFERENCE) $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -38,7 +38,8 @@ class Catalog:
         at a time on CPU (``padlib.models.screen``: exact top-k from half the bytes). One user's
         scores are a matrix-vector product that reads the whole matrix, so it is memory-bound;
         CPU BLAS streams the item-major layout about 2.4x faster than the row-major one
-        (benchmarks/bench.py, serving), which keeps batches and the screen's fallback fast."""
+        (the benchmark's serving figures, benchmarks/serving.py), which keeps batches and the screen's
+        fallback fast."""
         half = HalfScreen.build(self.matrix) if screen and self.matrix.device.type == "cpu" else None
         return ServingCatalog(self.tables, self.matrix.T.contiguous(), half)
 
