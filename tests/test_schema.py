@@ -21,6 +21,7 @@ from padlib.fetch import MODEL_WHEELS
 from padlib.losses.mmd import KERNELS, MULTI_KERNEL
 from padlib.models.build import BACKBONES, EXPERT_NAMES, GATE_HIDDEN, GATES, ModelConfig, backbone_options
 from padlib.models.init import INITS
+from padlib.models.newitems import ID_ROWS, NewItemPolicy
 from padlib.models.sasrec import BLOCKS, SASRecConfig
 from padlib.report.spec import FIGURE_KINDS
 from padlib.text.encoder import KINDS
@@ -37,6 +38,7 @@ ENCODER = PROPS["encoders"]["additionalProperties"]["properties"]
 FIGURE = PROPS["report"]["properties"]["figures"]["items"]["properties"]
 TRAIN, ALIGN, FINETUNE = (DEFS[name]["properties"] for name in ("train_overrides", "align_options",
                                                                   "finetune_options"))
+NEW_ITEMS = PROPS["evaluate"]["properties"]["new_items"]["properties"]
 
 
 def source_kinds(schema: dict[str, Any]) -> list[str]:
@@ -73,6 +75,7 @@ def source_kinds(schema: dict[str, Any]) -> list[str]:
     pytest.param(BLOCKS, DEFS["backbone_options"]["properties"]["sasrec"]["properties"]["block"]["enum"], id="sasrec.block"),
     pytest.param(EVAL_MASKS, PROPS["protocol"]["properties"]["eval_mask"]["enum"], id="protocol.eval_mask"),
     pytest.param(SOURCE_KINDS, source_kinds(PROPS["sources"]), id="source kinds"),
+    pytest.param(ID_ROWS, NEW_ITEMS["id_row"]["enum"], id="evaluate.new_items.id_row"),
 ])
 def test_code_choices_equal_the_schema_enum(code, schema):
     assert sorted(code) == sorted(schema)
@@ -99,6 +102,7 @@ def test_code_defaults_equal_the_schema_default(code, schema):
     pytest.param(TrainConfig, DEFS["train_overrides"]["properties"], id="train"),
     pytest.param(ModelConfig, DEFS["model_options"]["properties"], id="model"),
     pytest.param(ProtocolConfig, PROPS["protocol"]["properties"], id="protocol"),
+    pytest.param(NewItemPolicy, NEW_ITEMS, id="evaluate.new_items"),
     *[pytest.param(BACKBONES[name][1], DEFS["backbone_options"]["properties"][name]["properties"], id=name)
       for name in BACKBONES],
 ])
@@ -144,3 +148,20 @@ def test_protocol_lengths_must_fit_together(protocol, message):
     config["protocol"].update(protocol)
     with pytest.raises(ConfigError, match=message):
         validate_config(config, Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml")
+
+
+def test_the_new_item_settings_validate_and_reach_the_policy():
+    """``evaluate.new_items`` takes the policy's choices (a bucket from 1, or null for the coldest) and
+    refuses anything else with the key named; a --config string is typed by the schema."""
+    from padlib.config import coerce_scalars
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config.yaml").read_text())
+    config["evaluate"]["new_items"] = {"id_row": "mean", "bucket": "3"}
+    coerce_scalars(config, SCHEMA, SCHEMA)
+    validate_config(config, root / "schemas" / "config.schema.yaml")
+    assert NewItemPolicy.from_dict(config["evaluate"]["new_items"]) == NewItemPolicy("mean", 3)
+    for bad, message in [({"id_row": "learned"}, "evaluate.new_items.id_row"), ({"bucket": 0}, "evaluate.new_items.bucket")]:
+        config["evaluate"]["new_items"] = bad
+        with pytest.raises(ConfigError, match=message):
+            validate_config(config, root / "schemas" / "config.schema.yaml")

@@ -57,7 +57,7 @@ def _count(flags: torch.Tensor) -> torch.Tensor:
     return flags.sum(-1, dtype=torch.int32)
 
 
-def _check_finite(values: torch.Tensor, what: str, source: str) -> None:
+def check_finite(values: torch.Tensor, what: str, source: str) -> None:
     if not bool(torch.isfinite(values).all()):
         bad = int((~torch.isfinite(values)).flatten(1).any(-1).sum()) if values.dim() > 1 else 1
         raise NumericalError(f"{source}: {what} are not finite ({bad} rows with NaN or inf); the model "
@@ -87,7 +87,7 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
         raise ConfigError(f"protocol.repeat_target: {repeat_target!r} is not one of {list(REPEAT_TARGETS)}")
     model.eval()
     catalog = model.catalog()
-    _check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
+    check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
     tie_draw = torch.rand(history.shape[0], generator=torch.Generator().manual_seed(tie_seed), dtype=torch.float64)
     ranks = []
     for start in range(0, history.shape[0], batch_size):
@@ -97,7 +97,7 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
         with autocast or contextlib.nullcontext():
             users = model.users(hist, catalog)
         users = users.float()
-        _check_finite(users, "user vectors", source)
+        check_finite(users, "user vectors", source)
         target_score = (users @ catalog.matrix[tgt].T).diagonal().unsqueeze(-1)
         left_out = _left_out(seen, tgt)
         greater, ties = torch.zeros_like(tgt), torch.zeros_like(tgt)
@@ -130,10 +130,10 @@ def top_k(model: nn.Module, history: torch.Tensor, n_items: int, k: int,
     model.eval()
     if catalog is None:
         catalog = model.catalog()
-        _check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
+        check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
     hist = history.to(device)
     users = model.users(hist, catalog)
-    _check_finite(users, "user vectors", source)
+    check_finite(users, "user vectors", source)
     if getattr(catalog, "screen", None) is not None and hist.shape[0] == 1:
         found = _screened_top_k(catalog, users[0], hist, n_items, k)
         if found is not None:

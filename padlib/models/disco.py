@@ -16,6 +16,7 @@ from torch import nn
 
 from padlib.errors import ConfigError
 from padlib.models.items import IdItems, TextItems
+from padlib.models.newitems import NewItemPolicy
 
 PART_NAMES = ("shared_id", "specific_id", "shared_text", "specific_text")
 
@@ -67,6 +68,12 @@ class DisCoItems(nn.Module):
         s = self.shared_dim
         return {"shared_id": ids[..., :s], "specific_id": ids[..., s:],
                 "shared_text": text[..., :s], "specific_text": text[..., s:]}
+
+    def new_rows(self, text: torch.Tensor, policy: NewItemPolicy) -> torch.Tensor:
+        """[M, d]: M new items from the policy's ID row and their normalised text [M, d_text]."""
+        ids, projected, s = self.ids.new_rows(text, policy), self.text.new_rows(text), self.shared_dim
+        return self.combine({"shared_id": ids[..., :s], "specific_id": ids[..., s:],
+                             "shared_text": projected[..., :s], "specific_text": projected[..., s:]})
 
     @staticmethod
     def combine(parts: dict[str, torch.Tensor]) -> torch.Tensor:

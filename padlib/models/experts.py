@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from padlib.models.newitems import NewItemPolicy
+
 # Item vectors for a whole catalogue are computed in chunks of this many items, so a text
 # projection over 10^6 items never holds all its hidden activations at once.
 TABLE_CHUNK = 65536
@@ -84,3 +86,11 @@ class Expert(nn.Module):
         n = self.items.n_items + 1
         return torch.cat([self.items(torch.arange(lo, min(lo + chunk, n), device=device))
                           for lo in range(0, n, chunk)])
+
+    def new_item_table(self, text: torch.Tensor, policy: NewItemPolicy, chunk: int = TABLE_CHUNK) -> torch.Tensor:
+        """[M, d]: the vectors of M items added after training, from their normalised text [M, d_text]
+        and the policy's ID row, as ``item_table`` would hold them had they been in the catalogue
+        (computed for these items only, in chunks, so appending costs O(M), not O(N))."""
+        device = next(self.parameters()).device
+        text = text.to(device)
+        return torch.cat([self.items.new_rows(text[lo:lo + chunk], policy) for lo in range(0, max(len(text), 1), chunk)])

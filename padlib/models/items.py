@@ -2,7 +2,10 @@
 
 ID (a learned table), text (a projection MLP over frozen LLM embeddings) and fused
 (the official "CAT" fusion of both). Index 0 is padding everywhere. Each exposes
-``n_items`` (catalogue size, padding excluded) so an expert can score the whole catalogue.
+``n_items`` (catalogue size, padding excluded) so an expert can score the whole catalogue, and
+``new_rows`` (the vectors of items added after training, from their normalised text alone: the
+ID part from a :class:`~padlib.models.newitems.NewItemPolicy`), so serving can append items
+without rebuilding the catalogue.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import torch
 from torch import nn
 
 from padlib.models.dropout import Dropout
+from padlib.models.newitems import NewItemPolicy
 
 
 class IdItems(nn.Module):
@@ -27,6 +31,10 @@ class IdItems(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.table(idx)
+
+    def new_rows(self, text: torch.Tensor, policy: NewItemPolicy) -> torch.Tensor:
+        """[M, d]: the policy's row for each of M new items (their text [M, d_text] is not used)."""
+        return policy.id_vector(self.table.weight).expand(text.shape[0], -1)
 
 
 def projection_mlp(text_dim: int, dim: int, layers: int, dropout: float) -> nn.Sequential:
@@ -59,6 +67,10 @@ class TextItems(nn.Module):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.project(idx) * (idx != 0).unsqueeze(-1)
 
+    def new_rows(self, text: torch.Tensor, policy: NewItemPolicy | None = None) -> torch.Tensor:
+        """[M, d]: the projection of M new items' normalised text [M, d_text]."""
+        return self.proj(text.to(self.text.dtype))
+
 
 class FusedItems(nn.Module):
     """The alignment expert's items: concat(ID, projected text) → dropout → Linear 2d→d → GELU.
@@ -86,6 +98,10 @@ class FusedItems(nn.Module):
         if self.keep_text and self.training and torch.is_grad_enabled():
             self._kept.append((idx.reshape(-1), text.reshape(-1, text.shape[-1])))
         return self.fuse(torch.cat([self.ids(idx), text], dim=-1)) * (idx != 0).unsqueeze(-1)
+
+    def new_rows(self, text: torch.Tensor, policy: NewItemPolicy) -> torch.Tensor:
+        """[M, d]: M new items fused from the policy's ID row and their projected text."""
+        return self.fuse(torch.cat([self.ids.new_rows(text, policy), self.text.new_rows(text)], dim=-1))
 
     def kept_text(self, items: torch.Tensor) -> torch.Tensor:
         """The projected text of ``items`` that the forwards since the last call computed (their

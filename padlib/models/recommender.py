@@ -8,56 +8,19 @@ score for item i is ``users(...) @ catalog.matrix[i]``, one matrix product. PAD'
 depends on the item only, so its mixture folds into the catalogue: row i is
 [w_1(i)·v_1(i), ..., w_K(i)·v_K(i)] and the user vector is [u_1, ..., u_K].
 ``catalog_logits`` scores the last position against some items without a prepared catalogue.
+``new_item_rows`` computes the catalogue rows of items added after training from their text
+alone (``padlib.models.newitems``), for ``Catalog.extend`` / ``ServingCatalog.extend``; the
+model itself keeps its trained items (``position_logits`` and ``catalog_logits`` know only those).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
+from padlib.models.catalog import Catalog, CatalogRows
 from padlib.models.experts import Expert
-from padlib.models.screen import HalfScreen
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """Prepared item side for scoring: each expert's item table [N + 1, d_k] (the inputs a
-    user's history is looked up in) and the matrix [N + 1, D] user vectors are scored against."""
-
-    tables: list[torch.Tensor]
-    matrix: torch.Tensor
-
-    def columns(self, lo: int, hi: int) -> torch.Tensor:
-        """[D, hi - lo]: the scoring matrix of items lo..hi-1, to multiply user vectors with."""
-        return self.matrix[lo:hi].T
-
-    def for_serving(self, screen: bool = True) -> ServingCatalog:
-        """The same catalogue stored item-major ([D, N + 1]), with a float16 screen for one user
-        at a time on CPU (``padlib.models.screen``: exact top-k from half the bytes). One user's
-        scores are a matrix-vector product that reads the whole matrix, so it is memory-bound;
-        CPU BLAS streams the item-major layout about 2.4x faster than the row-major one
-        (the benchmark's serving figures, benchmarks/serving.py), which keeps batches and the screen's
-        fallback fast."""
-        half = HalfScreen.build(self.matrix) if screen and self.matrix.device.type == "cpu" else None
-        return ServingCatalog(self.tables, self.matrix.T.contiguous(), half)
-
-
-@dataclass(frozen=True)
-class ServingCatalog:
-    """A prepared catalogue for scoring few users at a time: ``scores`` is [D, N + 1]."""
-
-    tables: list[torch.Tensor]
-    scores: torch.Tensor
-    screen: HalfScreen | None = None
-
-    def columns(self, lo: int, hi: int) -> torch.Tensor:
-        return self.scores[:, lo:hi]
-
-    def rescore(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """user [D], items [M] → their fp32 scores [M]."""
-        return user @ self.scores[:, items]
+from padlib.models.newitems import NewItemPolicy
 
 
 def softmax_logits(model: SingleExpert | PADModel, history: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
@@ -85,6 +48,12 @@ class SingleExpert(nn.Module):
         table = self.expert.item_table()
         return Catalog([table], table)
 
+    def new_item_rows(self, text: torch.Tensor, policy: NewItemPolicy) -> CatalogRows:
+        """Rows of M new items from their normalised text [M, d_text] (ignored by an ID-only model,
+        whose new items all get the policy's ID row)."""
+        table = self.expert.new_item_table(text, policy)
+        return CatalogRows([table], table)
+
     def users(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
         """history [B, L] → user vectors [B, D] to score against ``catalog.matrix``."""
         return self.expert.user_vector(history, catalog.tables[0])
@@ -110,6 +79,7 @@ class FrequencyGate(nn.Module):
         alpha = torch.stack([torch.linspace(start, end, n_buckets + 1) for start, end in init])
         self.alpha = nn.Parameter(alpha.mean(1, keepdim=True) if shared else alpha)
         self.shared = shared
+        self.n_buckets = n_buckets
 
     def scores(self, buckets: torch.Tensor) -> torch.Tensor:
         """[K, ...]: each expert's gate score α_k[b] before normalisation."""
@@ -170,6 +140,16 @@ class PADModel(nn.Module):
         tables = [e.item_table() for e in self.experts.values()]
         weights = self.gate(self.item_buckets, tables)            # [K, N + 1]
         return Catalog(tables, torch.cat([w.unsqueeze(-1) * t for w, t in zip(weights, tables)], dim=-1))
+
+    def new_item_rows(self, text: torch.Tensor, policy: NewItemPolicy) -> CatalogRows:
+        """Rows of M new items from their normalised text [M, d_text]: each expert's vectors (the
+        ID parts from the policy's row) weighted by the gate at the policy's bucket, as ``catalog``
+        weighs a trained item of that bucket."""
+        tables = [e.new_item_table(text, policy) for e in self.experts.values()]
+        buckets = torch.full((len(text),), policy.bucket_of_new(self.gate.n_buckets), dtype=torch.long,
+                             device=self.item_buckets.device)
+        weights = self.gate(buckets, tables)                       # [K, M]
+        return CatalogRows(tables, torch.cat([w.unsqueeze(-1) * t for w, t in zip(weights, tables)], dim=-1))
 
     def users(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
         """history [B, L] → [B, K·d]: the experts' user vectors side by side."""
