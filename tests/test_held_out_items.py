@@ -16,8 +16,14 @@ from padlib.data.protocol import NewItems, ProtocolConfig, apply_protocol, held_
 from padlib.data.stage import write_dataset
 from padlib.data.tables import read_interactions, read_items
 from padlib.errors import DataError
-from padlib.models.build import ModelConfig, id_expert
+from padlib.evaluation.new_items import catalog_with_new_items
+from padlib.evaluation.ranking import target_ranks
+from padlib.evaluation.stage import evaluate_checkpoint
+from padlib.models.build import ModelConfig, id_expert, rebuild
+from padlib.models.checkpoint import load_checkpoint
+from padlib.models.newitems import NewItemPolicy
 from padlib.models.recommender import SingleExpert
+from padlib.training import phases
 from padlib.training.loop import TrainConfig, softmax_loss, train_epoch
 from padlib.training.sampling import sample_negatives
 
@@ -109,3 +115,42 @@ def test_the_softmax_leaves_excluded_items_out():
     kept = torch.tensor([0, 2, 3, 5])                                          # items 1, 3, 4, 6
     expected = F.cross_entropy(logits[:, kept], torch.tensor([0, 1, 3]))
     assert torch.allclose(softmax_loss(logits, target, excluded), expected)
+
+
+def test_evaluation_scores_held_out_items_as_new_ones(raw, tmp_path):
+    """A model trained with held-out items: evaluation replaces their (never trained) rows by the
+    new-item rows, the mean row over the trained items only, and reports the new group."""
+    result = protocol(raw, 0.2)
+    write_dataset(result, {n: str(tmp_path / f"{n}.parquet") for n in ("items", "sequences", "splits")})
+    params = {"protocol": {**PROTOCOL, "eval_mask": "prefix", "repeat_target": "miss"},
+              "model": {"dim": 16, "backbone": {"name": "sasrec", "blocks": 1, "heads": 2, "ffn_dim": 32},
+                        "projection_layers": 1},
+              "train": {"batch_size": 16, "lr": 0.01, "max_epochs": 2, "patience": 2, "eval_batch_size": 64,
+                        "precision": "fp32"}}
+    phases.pretrain(str(tmp_path), str(tmp_path / "model.pt"), params, seed=0, device="cpu")
+    data = load_data(tmp_path, params["protocol"])
+    model = rebuild(load_checkpoint(tmp_path / "model.pt"))
+    model.eval()
+    out = data.held_out.nonzero().flatten()
+    table = model.expert.items.table.weight.detach()
+    for id_row, row in (("zero", torch.zeros(16)), ("mean", table[1:][~data.held_out[1:]].mean(0))):
+        catalog = catalog_with_new_items(model, data.held_out, NewItemPolicy(id_row=id_row))
+        assert torch.allclose(catalog.matrix[out], row.expand(len(out), -1), atol=1e-6), id_row
+        kept = ~data.held_out
+        assert torch.equal(catalog.matrix[kept], model.catalog().matrix[kept])
+    assert torch.equal(catalog_with_new_items(model, torch.zeros_like(data.held_out), NewItemPolicy()).matrix,
+                       model.catalog().matrix)
+    evaluate = {"k": 10, "batch_size": 64, "new_items": {"id_row": "mean"}}
+    metrics = evaluate_checkpoint(str(tmp_path), str(tmp_path / "model.pt"), None, str(tmp_path / "metrics.json"),
+                                  str(tmp_path / "ranks.parquet"), {"protocol": params["protocol"],
+                                                                    "evaluate": evaluate}, device="cpu")
+    ranks = pl.read_parquet(tmp_path / "ranks.parquet")
+    flags = data.unseen.numpy()[ranks["target"].to_numpy()]
+    assert ranks["new"].to_list() == flags.tolist() and flags.any()
+    assert metrics["test"]["groups"]["new"]["users"] == int(flags.sum())
+    test = data.test
+    scored = {name: target_ranks(model, test.history, test.target, data.n_items, 64, known=test.known, catalog=c)
+              for name, c in (("new", catalog), ("raw", None))}
+    assert np.array_equal(ranks["rank"].to_numpy(), scored["new"])       # the stage ranked with the new rows
+    held = data.held_out.numpy()[test.target.numpy()]
+    assert not np.array_equal(scored["new"][held], scored["raw"][held])  # which the untrained rows are not

@@ -25,6 +25,7 @@ from torch import nn
 
 from padlib.data.dataset import REPEAT_TARGETS
 from padlib.errors import ConfigError, NumericalError
+from padlib.models.catalog import Catalog
 
 
 def _history_mask(history: torch.Tensor, lo: int, size: int) -> torch.Tensor:
@@ -68,7 +69,8 @@ def check_finite(values: torch.Tensor, what: str, source: str) -> None:
 def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, n_items: int,
                  batch_size: int = 256, chunk_size: int = 65536, device: torch.device | str = "cpu",
                  autocast: contextlib.AbstractContextManager | None = None, source: str = "model",
-                 tie_seed: int = 0, known: torch.Tensor | None = None, repeat_target: str = "miss") -> np.ndarray:
+                 tie_seed: int = 0, known: torch.Tensor | None = None, repeat_target: str = "miss",
+                 catalog: Catalog | None = None) -> np.ndarray:
     """0-based rank of each user's target among all items not in their history (0 = top).
 
     ``known`` [U, H] (left-padded) replaces ``history`` as the items left out of the ranking
@@ -82,11 +84,13 @@ def target_ranks(model: nn.Module, history: torch.Tensor, target: torch.Tensor, 
     call, not per user batch; each user batch then costs one backbone pass per expert and one
     matrix product per item chunk. ``autocast`` (validation during training: the training
     precision) wraps the backbone passes only; the catalogue and the scores stay in fp32.
+    ``catalog``: a prepared one instead of ``model.catalog()`` (held-out items scored as new ones:
+    ``padlib.evaluation.new_items``).
     """
     if repeat_target not in REPEAT_TARGETS:
         raise ConfigError(f"protocol.repeat_target: {repeat_target!r} is not one of {list(REPEAT_TARGETS)}")
     model.eval()
-    catalog = model.catalog()
+    catalog = model.catalog() if catalog is None else catalog
     check_finite(catalog.matrix[1:n_items + 1], "item vectors", source)
     tie_draw = torch.rand(history.shape[0], generator=torch.Generator().manual_seed(tie_seed), dtype=torch.float64)
     ranks = []

@@ -12,10 +12,12 @@ from padlib.data.dataset import load_data
 from padlib.device import resolve_device
 from padlib.evaluation.diagnostics import mixture_diagnostics
 from padlib.evaluation.metrics import summarize
+from padlib.evaluation.new_items import catalog_with_new_items
 from padlib.evaluation.ranking import target_ranks
 from padlib.io import manifest_path, read_json, write_json, write_manifest, write_parquet
 from padlib.models.build import ModelConfig, rebuild
 from padlib.models.checkpoint import load_checkpoint
+from padlib.models.newitems import NewItemPolicy
 from padlib.models.recommender import PADModel
 from padlib.text.store import load_text
 
@@ -38,8 +40,12 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
     k = params["evaluate"]["k"]
     batch = params["evaluate"]["batch_size"]
     splits = {name: getattr(data, name) for name in ("valid", "test")}
+    model.eval()
+    policy = NewItemPolicy.from_dict(params["evaluate"].get("new_items"))
+    catalog = catalog_with_new_items(model, data.held_out.to(device), policy)
     ranks = {name: target_ranks(model, s.history, s.target, data.n_items, batch, device=device,
-                                source=checkpoint_path, known=s.known, repeat_target=s.repeat_target)
+                                source=checkpoint_path, known=s.known, repeat_target=s.repeat_target,
+                                catalog=catalog)
              for name, s in splits.items()}
     buckets, unseen = data.item_buckets.numpy(), data.unseen.numpy()
     train_manifest = read_json(manifest_path(checkpoint_path))

@@ -62,7 +62,8 @@ class Catalog:
         at a time on CPU (``padlib.models.screen``: exact top-k from half the bytes). One user's
         scores are a matrix-vector product that reads the whole matrix, so it is memory-bound;
         CPU BLAS streams the item-major layout about 2.4x faster than the row-major one
-        (the benchmark's serving figures, benchmarks/serving.py), which keeps batches and the screen's fallback fast.
+        (the benchmark's serving figures, benchmarks/serving.py), which keeps batches and the
+        screen's fallback fast.
         ``spare`` (a share of N + 1) reserves room for items added later, so that the first
         ``extend`` appends in place instead of copying the catalogue."""
         half = screen and self.matrix.device.type == "cpu"

@@ -11,7 +11,7 @@ items never seen in training. Which row serves best is to be measured on validat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,6 +25,8 @@ ID_ROWS = ("zero", "mean")
 class NewItemPolicy:
     id_row: str = "zero"
     bucket: int | None = None  # None: the coldest bucket, n_buckets
+    # [N + 1] bool: rows that training never reached (held-out items), left out of the mean row
+    untrained: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any] | None) -> NewItemPolicy:
@@ -36,7 +38,8 @@ class NewItemPolicy:
     def id_vector(self, table: torch.Tensor) -> torch.Tensor:
         """[d]: the ID row a new item gets from a trained table [N + 1, d] (row 0 = padding)."""
         if self.id_row == "mean":
-            return table[1:].mean(0)
+            rows = table[1:] if self.untrained is None else table[1:][~self.untrained[1:].to(table.device)]
+            return rows.mean(0)
         return table.new_zeros(table.shape[1])
 
     def bucket_of_new(self, n_buckets: int) -> int:

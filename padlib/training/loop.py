@@ -23,7 +23,9 @@ from padlib.data.dataset import EvalSplit, SequenceData
 from padlib.device import native_bf16
 from padlib.errors import ConfigError, NumericalError
 from padlib.evaluation.metrics import hit_rate, ndcg
+from padlib.evaluation.new_items import catalog_with_new_items
 from padlib.evaluation.ranking import target_ranks
+from padlib.models.newitems import NewItemPolicy
 from padlib.models.recommender import softmax_logits
 from padlib.training.resume import Resume
 from padlib.training.sampling import sample_negatives
@@ -119,10 +121,15 @@ def recommendation_loss(model: nn.Module, history: torch.Tensor, target: torch.T
 
 def validation_metrics(model: nn.Module, split: EvalSplit, data: SequenceData, cfg: TrainConfig,
                        device: torch.device, source: str = "model") -> dict[str, float]:
-    """Model selection's nDCG@k and HR@k, the backbones run at the training precision (``cfg.autocast``)."""
+    """Model selection's nDCG@k and HR@k, the backbones run at the training precision (``cfg.autocast``);
+    held-out items (``protocol.new_items``) are scored as new ones, with the default new-item policy."""
+    catalog = None
+    if bool(data.held_out.any()):
+        model.eval()
+        catalog = catalog_with_new_items(model, data.held_out, NewItemPolicy())
     ranks = target_ranks(model, split.history, split.target, data.n_items, cfg.eval_batch_size, device=device,
                          autocast=cfg.autocast(device), source=source, known=split.known,
-                         repeat_target=split.repeat_target)
+                         repeat_target=split.repeat_target, catalog=catalog)
     return {"ndcg": float(ndcg(ranks, cfg.k).mean()), "hr": float(hit_rate(ranks, cfg.k).mean())}
 
 
