@@ -37,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--serve-users", type=int, default=20)
     p.add_argument("--reference-serve-users", type=int, default=1)
     p.add_argument("--serve-batch", type=int, default=256)
+    p.add_argument("--serve-add", type=int, default=10_000, help="items added to the served catalogue (0: skip)")
     p.add_argument("--full", action="store_true", help="also train every phase to early stopping (slow)")
     p.add_argument("--full-max-epochs", type=int, help="cap the --full runs' epochs (a quick check)")
     p.add_argument("--json", help="write the raw figures here")

@@ -1,7 +1,9 @@
 """Top-10 serving latency over a synthetic PAD catalogue (random text vectors, random histories):
-one user at a time after loading, the float16 screen against fp32 alone, and a batch of users.
-Older trees have no prepared catalogue (``model.catalog``) or no item-major layout; what a tree
-lacks it is measured without."""
+one user at a time after loading, the float16 screen against fp32 alone, and a batch of users;
+then adding items that training never saw (their rows computed and appended, into spare room and
+by copying), and one user's top-10 over the grown catalogue. Older trees have no prepared catalogue
+(``model.catalog``), no item-major layout or no new-item rows; what a tree lacks it is measured
+without."""
 
 from __future__ import annotations
 
@@ -37,8 +39,32 @@ def one_user_latency(model: nn.Module, histories: torch.Tensor, n_items: int, de
     return 1e3 * sorted(times)[len(times) // 2], found
 
 
-def serving(config: dict[str, Any], device: torch.device, n_items: int, users: int, batch: int) -> dict[str, Any]:
-    """Top-10 over ``n_items`` items for ``users`` users one at a time, then ``batch`` users at once."""
+def adding(model: nn.Module, histories: torch.Tensor, n_items: int, added: int,
+           device: torch.device) -> dict[str, Any]:
+    """Seconds to add ``added`` items (their text through the trained projections, appended) to a
+    catalogue prepared with room to spare and to one prepared without (a copy), and the median
+    top-10 latency over the grown catalogue; the embedding of their texts is not counted (the
+    embedding figure above gives its rate)."""
+    from padlib.models.newitems import NewItemPolicy
+
+    text = torch.randn(added, TEXT_DIM)
+    out: dict[str, Any] = {"added": added}
+    for name, spare in (("add_in_place_s", 2 * added / n_items), ("add_copy_s", 0.0)):
+        prepared = model.catalog().for_serving(spare=spare)
+        sync(device)
+        start = time.perf_counter()
+        grown = prepared.extend(model.new_item_rows(text, NewItemPolicy()))
+        sync(device)
+        out[name] = time.perf_counter() - start
+        del prepared
+    out["latency_after_add_ms"], _ = one_user_latency(model, histories, n_items + added, device, {"catalog": grown})
+    return out
+
+
+def serving(config: dict[str, Any], device: torch.device, n_items: int, users: int, batch: int,
+            added: int = 0) -> dict[str, Any]:
+    """Top-10 over ``n_items`` items for ``users`` users one at a time, then ``batch`` users at once,
+    then (``added`` > 0, trees that have new-item rows) adding that many items."""
     torch.manual_seed(0)
     params = phase_params(config, "finetune")
     ft = params["finetune"]
@@ -70,4 +96,7 @@ def serving(config: dict[str, Any], device: torch.device, n_items: int, users: i
             sync(device)
             out["batched_ms_per_user"] = 1e3 * (time.perf_counter() - start) / batch
             out["batch"] = batch
+        if added and hasattr(model, "new_item_rows"):
+            del catalog, kwargs
+            out |= adding(model, histories[:users], n_items, added, device)
     return out

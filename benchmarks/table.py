@@ -49,10 +49,16 @@ def serving_rows(cur: Figures, old: Figures | None) -> list[str]:
         lines.append(f"| top-10, 1 user: fp32 alone → float16 screen (same top-10: {cur['screen_exact']}) | "
                      f"{items} | {cur['fp32_latency_ms']:.1f} ms | {cur['latency_ms']:.1f} ms | "
                      f"{ratio(cur['fp32_latency_ms'], cur['latency_ms'])} |")
-    return lines + [
+    lines += [
         f"| top-10 per user, batch of {cur.get('batch')} | {items} | — | "
         f"{cur.get('batched_ms_per_user', float('nan')):.1f} ms | — |",
         f"| loading (catalogue build) | {items} | — | {cur['load_s']:.2f} s | — |"]
+    if "added" in cur:  # new items: rows computed and appended, text embedding not counted
+        added = f"{cur['added']:,} new items"
+        lines += [f"| adding {added}: into spare room → by copying | {items} | {cur['add_copy_s']:.2f} s | "
+                  f"{cur['add_in_place_s']:.2f} s | {ratio(cur['add_copy_s'], cur['add_in_place_s'])} |",
+                  f"| top-10, 1 user, after adding {added} | {items} | — | {cur['latency_after_add_ms']:.1f} ms | — |"]
+    return lines
 
 
 def notes(current: Figures) -> list[str]:

@@ -42,7 +42,7 @@ def command(tree: Path, label: str, args: argparse.Namespace, extras: bool) -> l
     cmd += ["--serve-items", str(args.serve_items)]  # 0 (skip) too: the worker's default is not 0
     if args.serve_items:
         cmd += ["--serve-users", str(args.serve_users if extras else args.reference_serve_users),
-                "--serve-batch", str(args.serve_batch)]
+                "--serve-batch", str(args.serve_batch), "--serve-add", str(args.serve_add if extras else 0)]
     if args.full and extras:
         cmd += ["--full"] + (["--full-max-epochs", str(args.full_max_epochs)] if args.full_max_epochs else [])
     return cmd
@@ -90,7 +90,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             result["embedding"] = {**embedding(device, texts, config["encoders"]["smollm2"]), "dataset": name}
             log(args.label, "embedding", result["embedding"])
     if args.serve_items:
-        result["serving"] = serving(config, device, args.serve_items, args.serve_users, args.serve_batch)
+        result["serving"] = serving(config, device, args.serve_items, args.serve_users, args.serve_batch,
+                                    args.serve_add)
         log(args.label, "serving", result["serving"])
     if args.full:
         result["full"] = full(args, config, device)

@@ -63,10 +63,11 @@ def test_bench_prints_every_figure_and_summarises_runs(tiny, tmp_path):
     pretrain(str(data), str(run), {**params, "train": {**params["train"], "max_epochs": 1}}, 0, device="cpu")
     out = tmp_path / "bench.json"
     proc = bench("--dataset", tiny, "--reference", "none", "--serve-items", "3000", "--serve-users", "2",
-                 "--serve-batch", "4", "--full", "--full-max-epochs", "1", "--json", str(out))
+                 "--serve-batch", "4", "--serve-add", "300", "--full", "--full-max-epochs", "1", "--json", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     for figure in ("pretrain epoch", "align epoch", "finetune epoch", "morec epoch", "finetune validation pass",
-                   "top-10, 1 user", "matmul peak", "full runs, tiny", "command: python -m benchmarks"):
+                   "top-10, 1 user", "matmul peak", "full runs, tiny", "command: python -m benchmarks",
+                   "adding 300 new items", "after adding 300 new items"):
         assert figure in proc.stdout
     assert "the workflow's runs under" in proc.stdout and "| sasrec/seed0/id | " in proc.stdout
     current = json.loads(out.read_text())["current"]
@@ -76,6 +77,8 @@ def test_bench_prints_every_figure_and_summarises_runs(tiny, tmp_path):
     assert current["machine"]["threads"] == 1
     assert set(current["full"]["tiny"]) == {"pretrain", "align", "finetune", "morec"}
     assert current["datasets"]["tiny"]["real_text"]
+    serving = current["serving"]
+    assert serving["added"] == 300 and serving["add_in_place_s"] > 0 and serving["add_copy_s"] > 0
 
 
 @pytest.mark.slow
