@@ -55,7 +55,7 @@ def serving_rows(cur: Figures, old: Figures | None) -> list[str]:
         f"| loading (catalogue build) | {items} | — | {cur['load_s']:.2f} s | — |"]
     if "added" in cur:  # new items: rows computed and appended, text embedding not counted
         added = f"{cur['added']:,} new items"
-        lines += [f"| adding {added}: into spare room → by copying | {items} | {cur['add_copy_s']:.2f} s | "
+        lines += [f"| adding {added}: by copying → into spare room | {items} | {cur['add_copy_s']:.2f} s | "
                   f"{cur['add_in_place_s']:.2f} s | {ratio(cur['add_copy_s'], cur['add_in_place_s'])} |",
                   f"| top-10, 1 user, after adding {added} | {items} | — | {cur['latency_after_add_ms']:.1f} ms | — |"]
     return lines
