@@ -165,7 +165,9 @@ def build_report(dataset: str, runs: list[dict[str, Any]], data_artifact: str, o
         "",
         to_markdown(summary, metric_columns(k, reported_groups(summary, k))),
         "",
-        "Warm = buckets 1–3, median = 4–7, cold = 8–10 (equal training-interaction mass per bucket).",
+        "Warm = buckets 1–3, median = 4–7, cold = 8–10 (equal training-interaction mass per bucket)"
+        + ("; new = targets that training never saw (held out, or only ever a validation or test target; they "
+           "are in the coldest bucket too)." if "new" in reported_groups(summary, k) else "."),
         "",
         *_lift_lines(summary, spec.baseline, k),
         "",
