@@ -182,6 +182,24 @@ def test_the_official_config_plans_its_own_results_folder(tmp_path):
     assert "results/prime-pantry-official/sasrec/seed0/smollm2/pad/metrics.json" in stdout
 
 
+def test_the_new_items_configs_plan_their_own_results_folders(tmp_path):
+    """configs/new-items-*.yaml hold 10 % of the items out and write under results/<dataset>-new/,
+    leaving the defaults' results alone (one dry run: Prime Pantry's where its data is here)."""
+    if PRIME_PANTRY.is_dir():
+        new = yaml.safe_load((REPO / "configs" / "new-items-prime-pantry.yaml").read_text())
+        new["sources"]["prime-pantry-new"]["path"] = str(PRIME_PANTRY)
+        (tmp_path / "new.yaml").write_text(yaml.safe_dump(new))
+        files, dataset, run = [prime_pantry_config(tmp_path), tmp_path / "new.yaml"], "prime-pantry-new", "seed2"
+    else:
+        files, dataset, run = [REPO / "configs" / "ml-1m.yaml", REPO / "configs" / "new-items-ml-1m.yaml"], "ml-1m-new", "seed0"
+    stdout = dry_run(tmp_path, files)
+    assert set(re.findall(r"output: (results/[^/,\s]+)/", stdout)) == {f"results/{dataset}"}
+    assert f"results/{dataset}/sasrec/{run}/smollm2/pad/metrics.json" in stdout
+    for name in ("prime-pantry", "ml-1m"):
+        config = yaml.safe_load((REPO / "configs" / f"new-items-{name}.yaml").read_text())
+        assert config["protocol"]["new_items"]["share"] == 0.1 and config["run"]["datasets"] == [f"{name}-new"]
+
+
 @pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
 def test_tuning_config_plans_a_phase1_model_per_baseline_dropout(tmp_path):
     """configs/tuning-prime-pantry.yaml, stage A: SASRec (BCE and full softmax) at dropout 0.1 / 0.3 /
