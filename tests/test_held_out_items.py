@@ -22,6 +22,7 @@ from padlib.evaluation.stage import evaluate_checkpoint
 from padlib.models.build import ModelConfig, id_expert, rebuild
 from padlib.models.checkpoint import load_checkpoint
 from padlib.models.newitems import NewItemPolicy
+from padlib.serving.served import ServedModel
 from padlib.models.recommender import SingleExpert
 from padlib.training import phases
 from padlib.training.loop import TrainConfig, softmax_loss, train_epoch
@@ -154,3 +155,6 @@ def test_evaluation_scores_held_out_items_as_new_ones(raw, tmp_path):
     assert np.array_equal(ranks["rank"].to_numpy(), scored["new"])       # the stage ranked with the new rows
     held = data.held_out.numpy()[test.target.numpy()]
     assert not np.array_equal(scored["new"][held], scored["raw"][held])  # which the untrained rows are not
+    served = ServedModel.load(tmp_path / "model.pt", tmp_path, None)      # serves what was evaluated (mean)
+    assert served.policy.id_row == "mean"
+    assert torch.allclose(served.catalog.scores.T[:data.n_items + 1], catalog.matrix)

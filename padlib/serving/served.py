@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from padlib.errors import DataError, PadError
+from padlib.evaluation.new_items import catalog_with_new_items
 from padlib.evaluation.ranking import check_finite, top_k
 from padlib.io import manifest_path, read_json, read_parquet
 from padlib.models.build import ModelConfig, rebuild
@@ -97,13 +98,17 @@ class ServedModel:
         index = torch.tensor(items["item_idx"].to_numpy(), dtype=torch.long)
         buckets[index] = torch.tensor(items["bucket"].to_numpy(), dtype=torch.long)
         model = rebuild(checkpoint, text, buckets).eval()
+        policy = policy or evaluated_policy(model_path)
+        held_out = torch.zeros(n_items + 1, dtype=torch.bool)
+        if "held_out" in items.columns:  # protocol.new_items: served as the new items they are
+            held_out[index] = torch.from_numpy(items["held_out"].to_numpy())
         with torch.inference_mode():
-            catalog = model.catalog()
+            catalog = catalog_with_new_items(model, held_out, policy)
             check_finite(catalog.matrix[1:], "item vectors", str(model_path))
             catalog = catalog.for_serving(spare=spare)
         item_ids = items["item_id"].cast(pl.Utf8).to_list()
         labels = items["title"].cast(pl.Utf8).to_list() if "title" in items.columns else item_ids
-        served = cls(model, catalog, norm, policy or evaluated_policy(model_path), checkpoint["max_length"],
+        served = cls(model, catalog, norm, policy, checkpoint["max_length"],
                      list(labels), list(item_ids), str(model_path), n_items, set(item_ids))
         directory = catalog_dir(model_path)
         added = read_added(directory)
