@@ -210,3 +210,26 @@ def test_tuning_config_plans_a_phase1_model_per_baseline_dropout(tmp_path):
                       "id-loss-softmax-sasrec.dropout-0.3", "id-loss-softmax-sasrec.dropout-0.5"}
     morec = set(re.findall(r"output: results/prime-pantry/sasrec/seed0/smollm2/(morec[^/]*)/model\.pt", stdout))
     assert morec == {"morec", "morec-d3", "morec-d5"}
+
+
+def test_the_fourth_round_configs_share_phase_1_and_give_row_3_its_own_data():
+    """configs/fidelity4-*.yaml: the text-path rows (raw text, the MMD rows, per-row projections) share
+    the defaults' phase-1 model; the official buckets (row 3) change the data, so they get their own
+    dataset name. Validated and planned without Snakemake."""
+    from padlib.config import merge_config, validate_config
+    from padlib.plan import Plan
+
+    def plan(*overlays: str) -> Plan:
+        config = yaml.safe_load((REPO / "config.yaml").read_text())
+        for name in ("prime-pantry", *overlays):
+            config = merge_config(config, yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text()))
+        config["sources"] = {name: {"kind": "movielens-100k"} for name in config["sources"]}  # no data needed
+        return Plan.from_config(validate_config(config, REPO / "schemas" / "config.schema.yaml"))
+
+    rows = plan("fidelity4-prime-pantry")
+    fourth = ("pad-text-raw", "pad-sample-official", "pad-mmd-official", "pad-item-rows")
+    assert {rows.variants[v].pretrain_tag for v in fourth} == {"id"}
+    assert {rows.variants[v].align.get("sample") for v in ("pad-sample-official", "pad-mmd-official")} == {"official"}
+    assert rows.stage_params("finetune", "sasrec", "pad-item-rows")["model"]["item_passes"] == "rows"
+    buckets = plan("fidelity4-buckets-prime-pantry")
+    assert buckets.datasets == ["prime-pantry-buckets"] and buckets.config["protocol"]["bucket_rule"] == "official"
