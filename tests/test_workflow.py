@@ -227,11 +227,10 @@ def test_unchanged_config_has_nothing_to_do(tiny_project):
 
 def test_recommend_command_prints_titles(tiny_project, capsys):
     user = pl.read_parquet(tiny_project / "results/tiny/data/sequences.parquet")["user_id"][0]
-    proc = subprocess.run([sys.executable, "-m", "padlib.cli", "recommend", "--dataset", "tiny", "--user", user,
-                           "-k", "5", "--results", str(tiny_project / "results")],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
+    code, out, err = pad(capsys, "recommend", "--dataset", "tiny", "--user", user, "-k", "5",
+                         "--results", str(tiny_project / "results"))
+    assert code == 0, err
+    lines = out.splitlines()
     assert sum(1 for line in lines if re.match(r"^\s+\d+\. the \w+ film number \d+", line)) == 5
     code, _, err = pad(capsys, "recommend", "--dataset", "tiny", "--user", "nobody",
                        "--results", str(tiny_project / "results"))
@@ -239,8 +238,8 @@ def test_recommend_command_prints_titles(tiny_project, capsys):
 
 
 def pad(capsys, *args: str) -> tuple[int, str, str]:
-    """``pad ARGS`` in this process (the CLI's own main, without a second interpreter's start-up):
-    its exit code, stdout and stderr."""
+    """``pad ARGS`` in this process (the CLI's own main, without a second interpreter's start-up;
+    the console script itself runs in tests/test_readme_commands.py): its exit code, stdout and stderr."""
     code = cli_main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
