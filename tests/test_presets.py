@@ -100,6 +100,26 @@ def prime_pantry_config(tmp_path: Path) -> Path:
     return tmp_path / "pp.yaml"
 
 
+def plan_of(*overlays: str):
+    """The run plan of config.yaml with ``configs/<overlay>.yaml`` merged over it in order, validated,
+    without Snakemake (every source a MovieLens wheel: the plan does not read the data)."""
+    from padlib.config import merge_config, validate_config
+    from padlib.plan import Plan
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name in overlays:
+        config = merge_config(config, yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text()))
+    config["sources"] = {name: {"kind": "movielens-100k"} for name in config["sources"]}
+    return Plan.from_config(validate_config(config, REPO / "schemas" / "config.schema.yaml"))
+
+
+def planned_artifacts(*overlays: str) -> set[str]:
+    """Every artifact the plan's runs build (each stage of each experiment and seed)."""
+    plan = plan_of(*overlays)
+    return {path for dataset in plan.datasets for seed in plan.seeds for e in plan.experiments
+            for path in plan.stages(dataset, e.backbone, seed, e.encoder, e.variant).values()}
+
+
 def dry_run(tmp_path: Path, configfiles: list[Path]) -> str:
     """The job listing of a dry run in ``tmp_path`` with config.yaml and ``configfiles`` merged over it."""
     (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
@@ -170,45 +190,36 @@ def test_paper_presets_and_the_official_config_set_every_official_option(name):
 
 
 @pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
-def test_the_official_config_plans_its_own_results_folder(tmp_path):
+def test_the_official_config_plans_its_own_results_folder():
     """configs/official-prime-pantry.yaml merged over configs/prime-pantry.yaml trains SASRec and PAD
     under results/prime-pantry-official/, leaving the defaults' results/prime-pantry/ alone."""
-    official = yaml.safe_load((REPO / "configs" / "official-prime-pantry.yaml").read_text())
-    official["sources"]["prime-pantry-official"]["path"] = str(PRIME_PANTRY)
-    (tmp_path / "official.yaml").write_text(yaml.safe_dump(official))
-    stdout = dry_run(tmp_path, [prime_pantry_config(tmp_path), tmp_path / "official.yaml"])
-    outputs = re.findall(r"output: (results/[^/,\s]+)/", stdout)
-    assert outputs and set(outputs) == {"results/prime-pantry-official"}
-    assert "results/prime-pantry-official/sasrec/seed0/smollm2/pad/metrics.json" in stdout
+    paths = planned_artifacts("prime-pantry", "official-prime-pantry")
+    assert {p.split("/")[1] for p in paths} == {"prime-pantry-official"}
+    assert "results/prime-pantry-official/sasrec/seed0/smollm2/pad/metrics.json" in paths
 
 
-def test_the_new_items_configs_plan_their_own_results_folders(tmp_path):
+def test_the_new_items_configs_plan_their_own_results_folders():
     """configs/new-items-*.yaml hold 10 % of the items out and write under results/<dataset>-new/,
-    leaving the defaults' results alone (one dry run: Prime Pantry's where its data is here)."""
-    if PRIME_PANTRY.is_dir():
-        new = yaml.safe_load((REPO / "configs" / "new-items-prime-pantry.yaml").read_text())
-        new["sources"]["prime-pantry-new"]["path"] = str(PRIME_PANTRY)
-        (tmp_path / "new.yaml").write_text(yaml.safe_dump(new))
-        files, dataset, run = [prime_pantry_config(tmp_path), tmp_path / "new.yaml"], "prime-pantry-new", "seed2"
-    else:
-        files, dataset, run = [REPO / "configs" / "ml-1m.yaml", REPO / "configs" / "new-items-ml-1m.yaml"], "ml-1m-new", "seed0"
-    stdout = dry_run(tmp_path, files)
-    assert set(re.findall(r"output: (results/[^/,\s]+)/", stdout)) == {f"results/{dataset}"}
-    assert f"results/{dataset}/sasrec/{run}/smollm2/pad/metrics.json" in stdout
-    for name in ("prime-pantry", "ml-1m"):
-        config = yaml.safe_load((REPO / "configs" / f"new-items-{name}.yaml").read_text())
-        assert config["protocol"]["new_items"]["share"] == 0.1 and config["run"]["datasets"] == [f"{name}-new"]
+    leaving the defaults' results alone."""
+    for base, name, seeds in (("prime-pantry", "new-items-prime-pantry", 3), ("ml-1m", "new-items-ml-1m", 1),
+                              (None, "new-items-ml-100k", 1)):
+        plan = plan_of(*filter(None, (base, name)))
+        dataset = plan.datasets[0]
+        assert plan.datasets == [f"{(base or 'ml-100k')}-new"] and len(plan.seeds) == seeds
+        assert plan.config["protocol"]["new_items"] == {"share": 0.1, "seed": 0}
+        paths = planned_artifacts(*filter(None, (base, name)))
+        assert {p.split("/")[1] for p in paths} == {dataset}
+        assert f"results/{dataset}/sasrec/seed0/smollm2/pad/metrics.json" in paths
 
 
-@pytest.mark.skipif(not PRIME_PANTRY.is_dir(), reason="the paper's Prime Pantry data is not here")
-def test_tuning_config_plans_a_phase1_model_per_baseline_dropout(tmp_path):
+def test_tuning_config_plans_a_phase1_model_per_baseline_dropout():
     """configs/tuning-prime-pantry.yaml, stage A: SASRec (BCE and full softmax) at dropout 0.1 / 0.3 /
     0.5, each its own phase-1 model, and MoRec at the same three, from scratch."""
-    stdout = dry_run(tmp_path, [prime_pantry_config(tmp_path), REPO / "configs" / "tuning-prime-pantry.yaml"])
-    phase1 = set(re.findall(r"output: results/prime-pantry/sasrec/seed0/(id[^/]*)/model\.pt", stdout))
+    paths = "\n".join(planned_artifacts("prime-pantry", "tuning-prime-pantry"))
+    phase1 = set(re.findall(r"results/prime-pantry/sasrec/seed0/(id[^/]*)/model\.pt", paths))
     assert phase1 == {"id", "id-sasrec.dropout-0.3", "id-sasrec.dropout-0.5", "id-loss-softmax",
                       "id-loss-softmax-sasrec.dropout-0.3", "id-loss-softmax-sasrec.dropout-0.5"}
-    morec = set(re.findall(r"output: results/prime-pantry/sasrec/seed0/smollm2/(morec[^/]*)/model\.pt", stdout))
+    morec = set(re.findall(r"results/prime-pantry/sasrec/seed0/smollm2/(morec[^/]*)/model\.pt", paths))
     assert morec == {"morec", "morec-d3", "morec-d5"}
 
 
@@ -216,20 +227,10 @@ def test_the_fourth_round_configs_share_phase_1_and_give_row_3_its_own_data():
     """configs/fidelity4-*.yaml: the text-path rows (raw text, the MMD rows, per-row projections) share
     the defaults' phase-1 model; the official buckets (row 3) change the data, so they get their own
     dataset name. Validated and planned without Snakemake."""
-    from padlib.config import merge_config, validate_config
-    from padlib.plan import Plan
-
-    def plan(*overlays: str) -> Plan:
-        config = yaml.safe_load((REPO / "config.yaml").read_text())
-        for name in ("prime-pantry", *overlays):
-            config = merge_config(config, yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text()))
-        config["sources"] = {name: {"kind": "movielens-100k"} for name in config["sources"]}  # no data needed
-        return Plan.from_config(validate_config(config, REPO / "schemas" / "config.schema.yaml"))
-
-    rows = plan("fidelity4-prime-pantry")
+    rows = plan_of("prime-pantry", "fidelity4-prime-pantry")
     fourth = ("pad-text-raw", "pad-sample-official", "pad-mmd-official", "pad-item-rows")
     assert {rows.variants[v].pretrain_tag for v in fourth} == {"id"}
     assert {rows.variants[v].align.get("sample") for v in ("pad-sample-official", "pad-mmd-official")} == {"official"}
     assert rows.stage_params("finetune", "sasrec", "pad-item-rows")["model"]["item_passes"] == "rows"
-    buckets = plan("fidelity4-buckets-prime-pantry")
+    buckets = plan_of("prime-pantry", "fidelity4-buckets-prime-pantry")
     assert buckets.datasets == ["prime-pantry-buckets"] and buckets.config["protocol"]["bucket_rule"] == "official"
