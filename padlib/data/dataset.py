@@ -25,6 +25,15 @@ def left_pad(rows: list[list[int]], length: int) -> np.ndarray:
     return out
 
 
+def per_item(items: pl.DataFrame, column: str, dtype: type = np.int64) -> np.ndarray:
+    """items.parquet's ``column`` as an array [N + 1] indexed by item (row 0, padding: zero; all
+    zero when the column is absent, as ``held_out`` is in datasets built before the option)."""
+    out = np.zeros(items.height + 1, dtype=dtype)
+    if column in items.columns:
+        out[items["item_idx"].to_numpy()] = items[column].to_numpy()
+    return out
+
+
 EVAL_MASKS = ("prefix", "window")  # the first is the default (the schema's, checked in tests/test_schema.py)
 REPEAT_TARGETS = ("miss", "ranked")  # a target among the left-out items: a miss (official), or ranked; the first is the default
 
@@ -69,13 +78,10 @@ class SequenceData:
         sequences = read_parquet(data_dir / "sequences.parquet")
         splits = read_parquet(data_dir / "splits.parquet")
         n_items = items.height
-        buckets = np.zeros(n_items + 1, dtype=np.int64)
-        buckets[items["item_idx"].to_numpy()] = items["bucket"].to_numpy()
-        unseen = np.zeros(n_items + 1, dtype=bool)
-        unseen[items["item_idx"].to_numpy()] = items["train_freq"].to_numpy() == 0
-        held_out = np.zeros(n_items + 1, dtype=bool)
-        if "held_out" in items.columns:  # datasets built before the option have none held out
-            held_out[items["item_idx"].to_numpy()] = items["held_out"].to_numpy()
+        buckets = per_item(items, "bucket")
+        unseen = per_item(items, "train_freq") == 0
+        unseen[0] = False  # padding
+        held_out = per_item(items, "held_out", bool)
         seqs = sequences["items"].to_list()
         prefixes = [seq[:-2] for seq in seqs]
         length = max_input_length

@@ -48,6 +48,7 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
                                 catalog=catalog)
              for name, s in splits.items()}
     buckets, unseen = data.item_buckets.numpy(), data.unseen.numpy()
+    targets = {name: s.target.numpy() for name, s in splits.items()}
     train_manifest = read_json(manifest_path(checkpoint_path))
     metrics = {
         "checkpoint": checkpoint_path,
@@ -55,8 +56,8 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
         "best_epoch": checkpoint["fit"]["best_epoch"],
         "train_wall_time_s": checkpoint["fit"]["wall_time_s"],
         "train_device": train_manifest.get("device"),
-        **{name: summarize(r, buckets[splits[name].target.numpy()], data.n_buckets, k,
-                           unseen[splits[name].target.numpy()]) for name, r in ranks.items()},
+        **{name: summarize(r, buckets[targets[name]], data.n_buckets, k, unseen[targets[name]])
+           for name, r in ranks.items()},
     }
     if isinstance(model, PADModel):
         phase1 = None
@@ -67,9 +68,9 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
             checkpoint_path, phase1)
     per_user = pl.DataFrame({
         "user_idx": splits["test"].user_idx.numpy(),
-        "target": splits["test"].target.numpy(),
-        "bucket": buckets[splits["test"].target.numpy()],
-        "new": unseen[splits["test"].target.numpy()],
+        "target": targets["test"],
+        "bucket": buckets[targets["test"]],
+        "new": unseen[targets["test"]],
         "rank": ranks["test"].astype(np.int64),
     })
     write_parquet(out_ranks, per_user.to_arrow())

@@ -20,6 +20,7 @@ import polars as pl
 import torch
 from torch import nn
 
+from padlib.data.dataset import per_item
 from padlib.errors import DataError, PadError
 from padlib.evaluation.new_items import catalog_with_new_items
 from padlib.evaluation.ranking import check_finite, top_k
@@ -94,14 +95,9 @@ class ServedModel:
             norm = TextNorm.fit(matrix, ModelConfig.from_dict(checkpoint["model"]).text_norm)
             text = torch.zeros(matrix.shape)
             text[1:] = torch.from_numpy(norm.apply(matrix[1:]))
-        buckets = torch.zeros(n_items + 1, dtype=torch.long)
-        index = torch.tensor(items["item_idx"].to_numpy(), dtype=torch.long)
-        buckets[index] = torch.tensor(items["bucket"].to_numpy(), dtype=torch.long)
-        model = rebuild(checkpoint, text, buckets).eval()
+        model = rebuild(checkpoint, text, torch.from_numpy(per_item(items, "bucket"))).eval()
         policy = policy or evaluated_policy(model_path)
-        held_out = torch.zeros(n_items + 1, dtype=torch.bool)
-        if "held_out" in items.columns:  # protocol.new_items: served as the new items they are
-            held_out[index] = torch.from_numpy(items["held_out"].to_numpy())
+        held_out = torch.from_numpy(per_item(items, "held_out", bool))  # protocol.new_items: served as new
         with torch.inference_mode():
             catalog = catalog_with_new_items(model, held_out, policy)
             check_finite(catalog.matrix[1:], "item vectors", str(model_path))
