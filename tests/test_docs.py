@@ -244,4 +244,4 @@ def test_the_configuration_reference_is_current():
     page = (REPO / "docs" / "configuration.md").read_text()
     current = page[page.index(START):page.index(END) + len(END)]
     assert current == reference_block(REPO / "schemas" / "config.schema.yaml")
-    assert "| `align.estimator` | `vstat` \\| `tllib` | `vstat` |" in current
+    assert "| `align.estimator` | `vstat` \\| `tllib` | `tllib` |" in current

@@ -208,7 +208,8 @@ def test_alignment_samples_are_per_user_group_and_the_loss_averages_them():
     assert [g.tolist() for g in sample_groups(batch, None)] == [batch.items.tolist()]
     assert [g.tolist() for g in sample_groups(batch, 4)] == [batch.items.tolist()]
     model = models()["aligned"].eval()
-    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample": "distinct", "multi_kernel": "mean"}
+    cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample": "distinct", "multi_kernel": "mean",
+           "estimator": "vstat"}
     from padlib.losses.mmd import mmd2
     fused = model.expert.items
     with torch.no_grad():
@@ -233,7 +234,7 @@ def test_official_alignment_sample_keeps_every_row_and_sums_the_kernels():
     model = models()["aligned"].eval()
     fused = model.expert.items
     cfg = {"gamma": 0.5, "kernel": "gaussian", "anchoring": "rec", "sample_users": 1, "sample": "rows",
-           "multi_kernel": "mean"}
+           "multi_kernel": "mean", "estimator": "vstat"}
     with torch.no_grad():
         expected = 0.5 * sum(mmd2(fused.text(g), fused.ids(g)) for g in rows) / 2
         assert torch.allclose(alignment_loss(cfg)(model, batch), expected, atol=1e-6)
@@ -283,3 +284,23 @@ def test_the_alignment_loss_can_compare_the_forward_own_text_vectors():
         assert seen["kept"] > 0 and fused._kept == [] and value == value
     with pytest.raises(ConfigError, match="align.text_vectors"):
         alignment_loss({**cfg, "text_vectors": "both"})
+
+
+def test_the_default_tllib_estimator_leaves_other_kernels_on_the_v_statistic():
+    """tllib's estimator (the default, the official loss) is the Gaussian MK-MMD's: a Laplacian or
+    linear kernel keeps the V-statistic instead of failing, and the Gaussian one does change."""
+    from padlib.training.loop import Batch
+    from padlib.training.phases import alignment_loss
+    history = torch.tensor([[0, 1, 2], [3, 3, 4]])
+    target = torch.tensor([[1, 2, 9], [3, 4, 8]])
+    negatives = torch.tensor([[10, 11, 10], [13, 14, 15]])
+    seen = torch.unique(torch.cat([history.flatten(), target.flatten(), negatives.flatten()]))
+    batch = Batch(history, target, negatives, seen[seen != 0])
+    model = models()["aligned"].eval()
+    cfg = {"gamma": 0.5, "anchoring": "rec", "sample_users": 1}
+    with torch.no_grad():
+        for kernel in ("laplacian", "linear"):
+            default = alignment_loss({**cfg, "kernel": kernel})(model, batch)
+            assert torch.equal(default, alignment_loss({**cfg, "kernel": kernel, "estimator": "vstat"})(model, batch))
+        gaussian = alignment_loss({**cfg, "kernel": "gaussian"})(model, batch)
+        assert not torch.allclose(gaussian, alignment_loss({**cfg, "kernel": "gaussian", "estimator": "vstat"})(model, batch))

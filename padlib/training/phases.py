@@ -23,8 +23,8 @@ from padlib.training.stage import TrainingStage
 ANCHORINGS = ("rec", "none", "frozen")
 # Defaults of the optional align keys for direct calls with partial params: the workflow's params already
 # carry the schema's ``default:`` values, which tests/test_schema.py checks these against.
-ALIGN_DEFAULTS = {"loss": "mmd", "sample": "rows", "multi_kernel": "sum", "temperature": 0.07,
-                  "text_vectors": "forward", "estimator": "vstat"}
+ALIGN_DEFAULTS = {"loss": "mmd", "sample": "official", "multi_kernel": "sum", "temperature": 0.07,
+                  "text_vectors": "forward", "estimator": "tllib"}
 TEXT_VECTORS = ("separate", "forward")
 
 
@@ -101,9 +101,8 @@ def alignment_loss(cfg: dict[str, Any]):
         raise ConfigError(f"align.text_vectors: {cfg['text_vectors']!r} is not one of {TEXT_VECTORS}")
     if cfg["estimator"] not in ESTIMATORS:
         raise ConfigError(f"align.estimator: {cfg['estimator']!r} is not one of {ESTIMATORS}")
-    if cfg["estimator"] == "tllib" and (kind != "mmd" or cfg["kernel"] != "gaussian"):
-        raise ConfigError("align.estimator: tllib is the Gaussian MK-MMD's estimator; it needs loss: mmd and "
-                          f"kernel: gaussian (got loss: {kind}, kernel: {cfg['kernel']})")
+    # tllib's estimator is the Gaussian MK-MMD's (the official loss); other kernels use the V-statistic
+    estimator = cfg["estimator"] if cfg["kernel"] == "gaussian" else "vstat"
     forward_text = cfg["text_vectors"] == "forward"
     gamma = cfg["gamma"]
 
@@ -133,7 +132,7 @@ def alignment_loss(cfg: dict[str, Any]):
                 counts[i, :len(group)] = count
             return gamma * grouped_mmd2(text[rows], ids[rows], valid, kernel=cfg["kernel"], multi_kernel=multi_kernel,
                                         weights=None if sample == "distinct" else counts,
-                                        estimator=cfg["estimator"])
+                                        estimator=estimator)
     return loss
 
 
