@@ -48,3 +48,36 @@ def test_diagnostics_of_a_mixture():
     prior = target_ranks(ScaledCatalog(phase1, weight), data.test.history, data.test.target, data.n_items)
     assert out["gate_prior"] == summarize(prior, buckets, data.n_buckets, 10)
     assert gate_weights(model).shape == (3, data.n_buckets + 1)
+
+
+def test_diagnostics_score_held_out_items_as_new_ones_and_report_the_new_group():
+    """Each expert alone and the gate prior rank held-out items with their new-item rows, as the
+    mixture's evaluation does, not with the random rows training never reached."""
+    from padlib.evaluation.new_items import catalog_with_new_items
+    from padlib.models.newitems import NewItemPolicy
+
+    torch.manual_seed(1)
+    data = tiny_data()
+    text = torch.randn(data.n_items + 1, 12)
+    model = pad_model(data.n_items, text, data.item_buckets, data.n_buckets, CFG, data.max_input_length, INIT).eval()
+    phase1 = SingleExpert(id_expert(data.n_items, CFG, data.max_input_length)).eval()
+    held_out = torch.zeros(data.n_items + 1, dtype=torch.bool)
+    held_out[data.test.target[:3]] = True          # three test targets: held out, so new
+    policy = NewItemPolicy()
+    out = mixture_diagnostics(model, INIT, data.test, data.n_items, data.n_buckets, 10, 32, "cpu", "pad.pt", phase1,
+                              held_out, policy, held_out)
+    buckets = data.item_buckets[data.test.target].numpy()
+    new = held_out[data.test.target].numpy()
+    for name, expert in model.experts.items():
+        scorer = SingleExpert(expert)
+        catalog = catalog_with_new_items(scorer, held_out, policy)
+        ranks = target_ranks(scorer, data.test.history, data.test.target, data.n_items, catalog=catalog)
+        assert out["experts"][name] == summarize(ranks, buckets, data.n_buckets, 10, new)
+        plain = target_ranks(scorer, data.test.history, data.test.target, data.n_items)
+        if name == "id":  # the zero row moves the held-out targets: the test can tell the catalogues apart
+            assert not np.array_equal(ranks[new], plain[new])
+    assert out["experts"]["id"]["groups"]["new"]["users"] == int(new.sum())
+    scale = ScaledCatalog(phase1, initial_gate_weights(["id", "aligned", "text"], INIT, data.n_buckets)[0][data.item_buckets])
+    prior = target_ranks(scale, data.test.history, data.test.target, data.n_items,
+                         catalog=scale.scaled(catalog_with_new_items(phase1, held_out, policy)))
+    assert out["gate_prior"] == summarize(prior, buckets, data.n_buckets, 10, new)

@@ -4,6 +4,9 @@ the "gate prior only" ranking (the phase-1 model's scores tilted by the gate's i
 The last one separates a lift that comes from text from one that is a popularity tilt: the
 frequency gate starts by weighting the ID expert by bucket, and multiplying an ID model's scores
 by a bucket-dependent weight alone already reorders warm against cold items.
+
+Items held out of training (``protocol.new_items``) are scored as new ones here too, each scorer
+with its own new-item rows (``padlib.evaluation.new_items``), as the mixture itself is evaluated.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from torch import nn
 
 from padlib.data.dataset import EvalSplit
 from padlib.evaluation.metrics import summarize
+from padlib.evaluation.new_items import catalog_with_new_items
 from padlib.evaluation.ranking import target_ranks
+from padlib.models.newitems import NewItemPolicy
 from padlib.models.recommender import Catalog, FrequencyGate, PADModel, SingleExpert
 
 
@@ -28,7 +33,10 @@ class ScaledCatalog(nn.Module):
         self.register_buffer("weight", weight.float(), persistent=False)
 
     def catalog(self) -> Catalog:
-        inner = self.model.catalog()
+        return self.scaled(self.model.catalog())
+
+    def scaled(self, inner: Catalog) -> Catalog:
+        """``inner`` (the wrapped model's catalogue, or its catalogue with new-item rows) scaled."""
         return Catalog(inner.tables, inner.matrix * self.weight.unsqueeze(-1))
 
     def users(self, history: torch.Tensor, catalog: Catalog) -> torch.Tensor:
@@ -60,17 +68,24 @@ def initial_gate_weights(experts: list[str], gate_init: dict[str, list[float]], 
 
 def mixture_diagnostics(model: PADModel, gate_init: dict[str, list[float]], split: EvalSplit, n_items: int,
                         n_buckets: int, k: int, batch_size: int, device: torch.device | str, source: str,
-                        phase1: nn.Module | None = None) -> dict[str, Any]:
+                        phase1: nn.Module | None = None, held_out: torch.Tensor | None = None,
+                        policy: NewItemPolicy | None = None, unseen: torch.Tensor | None = None) -> dict[str, Any]:
     """Test-split metrics of each expert alone and of the gate prior (with the phase-1 model
     ``phase1``), and the learned and initial gate weights per bucket (``source`` names the model
-    in errors)."""
+    in errors). ``held_out`` [N + 1] (bool): items scored with ``policy``'s new-item rows;
+    ``unseen`` [N + 1] (bool): the items whose targets form the ``new`` group."""
     buckets = model.item_buckets.cpu()
     target_buckets = buckets[split.target].numpy()
+    target_new = None if unseen is None else unseen.cpu()[split.target].numpy()
+    held_out = torch.zeros(n_items + 1, dtype=torch.bool) if held_out is None else held_out
+    policy = policy or NewItemPolicy()
 
-    def metrics(scorer: nn.Module) -> dict:
-        ranks = target_ranks(scorer, split.history, split.target, n_items, batch_size, device=device,
-                             source=source, known=split.known, repeat_target=split.repeat_target)
-        return summarize(ranks, target_buckets, n_buckets, k)
+    def metrics(scorer: nn.Module, scale: ScaledCatalog | None = None) -> dict:
+        catalog = catalog_with_new_items(scorer, held_out.to(device), policy)
+        ranks = target_ranks(scale or scorer, split.history, split.target, n_items, batch_size, device=device,
+                             source=source, known=split.known, repeat_target=split.repeat_target,
+                             catalog=catalog if scale is None else scale.scaled(catalog))
+        return summarize(ranks, target_buckets, n_buckets, k, target_new)
 
     names = list(model.experts)
     learned = gate_weights(model).cpu()
@@ -82,5 +97,5 @@ def mixture_diagnostics(model: PADModel, gate_init: dict[str, list[float]], spli
     }
     if phase1 is not None and "id" in names:
         weight = initial[names.index("id")][buckets].to(device)
-        out["gate_prior"] = metrics(ScaledCatalog(phase1, weight))
+        out["gate_prior"] = metrics(phase1, ScaledCatalog(phase1, weight))
     return out

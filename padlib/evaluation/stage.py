@@ -65,7 +65,7 @@ def evaluate_checkpoint(data_dir: str, checkpoint_path: str, embeddings: str | N
             phase1 = rebuild(load_checkpoint(phase1_path), text, data.item_buckets).to(device)
         metrics["diagnostics"] = mixture_diagnostics(
             model, checkpoint["gate_init"], data.test, data.n_items, data.n_buckets, k, batch, device,
-            checkpoint_path, phase1)
+            checkpoint_path, phase1, data.held_out, policy, data.unseen)
     per_user = pl.DataFrame({
         "user_idx": splits["test"].user_idx.numpy(),
         "target": targets["test"],
