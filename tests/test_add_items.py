@@ -29,6 +29,7 @@ from padlib.serving.add import model_directory
 from padlib.serving.served import ServedModel
 from padlib.serving.store import encoder_record, read_added
 from padlib.text.stage import embed_items, gather_items
+from padlib.text.store import load_text
 from padlib.text.store import read_embeddings
 from padlib.training import phases
 
@@ -190,8 +191,10 @@ def test_the_python_api_adds_rows_to_a_running_service(served):
                              results / "tiny/embeddings/tinyllama.parquet", spare=0.5)
     history = torch.as_tensor([pl.read_parquet(results / "tiny/data/sequences.parquet")["items"][0].to_list()[-6:]])
     best_before = model.top_k(history, 1)[1][0, 0]
-    rng = np.random.default_rng(0)  # candidate raw vectors around the catalogue's, pick the user's favourite
-    candidates = (model.norm.mean + rng.normal(size=(256, model.norm.mean.shape[1])) * 3 * model.norm.std)
+    n_trained = pl.read_parquet(results / "tiny/data/items.parquet").height   # the catalogue before any add
+    raw = load_text(results / "tiny/embeddings/tinyllama.parquet", n_trained, "none").numpy()[1:]
+    rng = np.random.default_rng(0)  # raw vectors spread wide around the catalogue's: pick the user's favourite
+    candidates = raw.mean(0) + rng.normal(size=(256, raw.shape[1])) * 20 * raw.std(0)
     with torch.inference_mode():
         rows = model.model.new_item_rows(torch.from_numpy(model.norm.apply(candidates)), model.policy)
         user = model.model.users(history, model.catalog)[0]

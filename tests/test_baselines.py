@@ -40,8 +40,8 @@ def files(tmp_path_factory):
 def check_rebuilt(path, root):
     """The checkpoint rebuilds into the model whose validation nDCG training recorded."""
     data = load_data(root, PROTOCOL)
-    text = load_text(root / "text.parquet", data.n_items, "standardize")
     checkpoint = load_checkpoint(path)
+    text = load_text(root / "text.parquet", data.n_items, checkpoint["model"]["text_norm"])
     model = rebuild(checkpoint, text, data.item_buckets)
     assert_reproduces_validation(model, data, checkpoint["fit"], batch_size=params()["train"]["eval_batch_size"])
 

@@ -158,7 +158,7 @@ def test_disco_end_to_end_writes_a_checkpoint_that_scores_like_any_single_expert
     assert {"expert.items.ids.table.weight", "expert.items.text.proj.0.weight"} <= set(checkpoint["state_dict"])
     assert json.loads(manifest_path(out).read_text())["config"]["disco"] == LOSS
     data = load_data(files, PROTOCOL)
-    text = load_text(files / "text.parquet", data.n_items, "standardize")
+    text = load_text(files / "text.parquet", data.n_items, checkpoint["model"]["text_norm"])
     model = SingleExpert(disco_expert(checkpoint["n_items"], text, ModelConfig.from_dict(checkpoint["model"]),
                                       checkpoint["max_length"]))
     model.load_state_dict(checkpoint["state_dict"])

@@ -39,7 +39,7 @@ class ModelConfig:
     projection_layers: int = 4
     projection_dropout: float = 0.1
     fusion_dropout: float = 0.1
-    text_norm: str = "standardize"
+    text_norm: str = "none"  # the official raw vectors; standardize, center or l2 (padlib.text.normalize)
     init: str = "torch"  # or the official code's "xavier", or "xavier-linear" (padlib.models.init)
     item_passes: str = "distinct"  # text encoders once per distinct item per step, or per row (official)
 
