@@ -214,11 +214,13 @@ def test_the_new_items_configs_plan_their_own_results_folders():
 
 def test_tuning_config_plans_a_phase1_model_per_baseline_dropout():
     """configs/tuning-prime-pantry.yaml, stage A: SASRec (BCE and full softmax) at dropout 0.1 / 0.3 /
-    0.5, each its own phase-1 model, and MoRec at the same three, from scratch."""
+    0.5, each its own phase-1 model, and MoRec at the same three, from scratch; stage B: SASRec's
+    learning rate halved and doubled at dropout 0.5."""
     paths = "\n".join(planned_artifacts("prime-pantry", "tuning-prime-pantry"))
     phase1 = set(re.findall(r"results/prime-pantry/sasrec/seed0/(id[^/]*)/model\.pt", paths))
+    stage_b = {f"id{loss}-lr-{lr}-sasrec.dropout-0.5" for loss in ("", "-loss-softmax") for lr in ("0.002", "0.008")}
     assert phase1 == {"id", "id-sasrec.dropout-0.3", "id-sasrec.dropout-0.5", "id-loss-softmax",
-                      "id-loss-softmax-sasrec.dropout-0.3", "id-loss-softmax-sasrec.dropout-0.5"}
+                      "id-loss-softmax-sasrec.dropout-0.3", "id-loss-softmax-sasrec.dropout-0.5"} | stage_b
     morec = set(re.findall(r"results/prime-pantry/sasrec/seed0/smollm2/(morec[^/]*)/model\.pt", paths))
     assert morec == {"morec", "morec-d3", "morec-d5"}
 
