@@ -205,3 +205,21 @@ def test_tllib_estimator_matches_tllib_on_repeated_rows():
         assert torch.allclose(a, b, atol=1e-12, rtol=0)
     vstat = grouped_mmd2(x[None], y[None], valid, multi_kernel="sum", weights=counts[None].double())
     assert abs(float(vstat.detach()) - float(expected.detach())) > 1e-3  # the two estimators differ: the test can tell them apart
+
+
+def test_tllib_estimator_matches_tllib_without_weights():
+    """The unweighted sample (``align.sample: rows`` keeps no counts when a group has no repeats) goes
+    through the same fused estimator: tllib's value and gradient in float64."""
+    from padlib.losses.mmd import grouped_mmd2
+    from tests.official_reference import tllib_mkmmd
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(7, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = (torch.randn(7, 4, generator=g, dtype=torch.float64) * 1.5).requires_grad_()
+    expected = tllib_mkmmd(x, y)
+    ex_grad = torch.autograd.grad(expected, (x, y))
+    got = grouped_mmd2(x[None], y[None], torch.ones(1, 7, dtype=torch.bool), multi_kernel="sum", estimator="tllib")
+    got_grad = torch.autograd.grad(got, (x, y))
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), abs=1e-12)
+    for a, b in zip(got_grad, ex_grad):
+        assert torch.allclose(a, b, atol=1e-12, rtol=0)

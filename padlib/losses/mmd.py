@@ -62,7 +62,7 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: str = "gaussian",
     if weights is not None and x.shape[0] != y.shape[0]:
         raise ValueError(f"weighted MMD needs paired samples; got {x.shape[0]} and {y.shape[0]} rows")
     if kernel == "gaussian" and x.shape[0] == y.shape[0] and _consecutive(scales):
-        return _GaussianMMD.apply(x, y, float(max(scales)), len(scales), weights)
+        return _GaussianMMD.apply(x, y, float(max(scales)), len(scales), weights, "vstat")
     n = x.shape[0]
     pooled = None if weights is None else torch.cat([weights, weights]).to(x.dtype)
     k = kernel_matrix(torch.cat([x, y], dim=0), kernel, scales, pooled)
@@ -78,24 +78,27 @@ def _consecutive(scales: Sequence[float]) -> bool:
 
 
 class _GaussianMMD(torch.autograd.Function):
-    """MK-MMD² of two equal-size samples under the Gaussian multi-kernel, with a hand-written backward.
+    """MK-MMD² of two equal-size samples under the Gaussian multi-kernel, with a hand-written backward:
+    the V-statistic (``estimator="vstat"``, kernels averaged) or tllib's (``"tllib"``, kernels summed).
 
     Autograd would keep every intermediate n²-sized tensor (distances, each kernel, the masks) and
     run two matrix products backwards; here the forward keeps only the kernel's derivative, in place,
     and the backward is one matrix product: ∂/∂z_i Σ_jk G_jk ‖z_j − z_k‖² = 4 (z_i Σ_j G_ij − (G z)_i)
-    for the symmetric weight G. The bandwidth's base (mean pairwise distance) is treated as a
-    constant, as in ``kernel_matrix``. With row ``weights`` w, every pair (i, j) counts w_i·w_j times
-    and n is the number of rows they stand for."""
+    for the symmetric weight G (a pair of a row with itself adds nothing). The bandwidth's base (mean
+    pairwise distance, over the off-diagonal pairs for the V-statistic, over all (2n)² for tllib) is
+    treated as a constant, as in ``kernel_matrix``. With row ``weights`` w, every pair (i, j) counts
+    w_i·w_j times and n is the number of rows they stand for."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, y: torch.Tensor, widest: float, levels: int,
-                weights: torch.Tensor | None = None) -> torch.Tensor:
+                weights: torch.Tensor | None = None, estimator: str = "vstat") -> torch.Tensor:
         z = torch.cat([x, y], dim=0)
         sq = (z * z).sum(-1)
         d2 = torch.addmm(sq[:, None] + sq[None, :], z, z.T, alpha=-2.0).clamp_min_(0.0)
         w = None if weights is None else torch.cat([weights, weights]).to(z.dtype)
         n = x.shape[0] if w is None else w.sum() / 2               # a tensor when weighted: no device sync
-        pairs = torch.as_tensor(4 * n * n - 2 * n).clamp_min(1)
+        tllib = estimator == "tllib"
+        pairs = torch.as_tensor(4 * n * n if tllib else 4 * n * n - 2 * n).clamp_min(1)
         pair_sum = d2.sum() if w is None else w @ d2 @ w
         a = 0.5 / (pair_sum / pairs).clamp_min(1e-12) / 2.0 ** widest
         power = d2.mul_(-a).exp_()                 # the widest kernel; d2 is not needed any more
@@ -107,25 +110,35 @@ class _GaussianMMD(torch.autograd.Function):
             if slope is not None:
                 slope.add_(power, alpha=2.0 ** level)
         m = x.shape[0]
+        # each row with itself, Σ_i w_i·k_ii: tllib's within-sample sums leave these pairs out
+        self_pairs = total.diagonal().sum() if w is None else w @ total.diagonal()
         if w is not None:
             total.mul_(w[:, None]).mul_(w[None, :])
-        value = (total[:m, :m].sum() + total[m:, m:].sum() - 2.0 * total[:m, m:].sum()) / (n * n * levels)
+        within, cross = total[:m, :m].sum() + total[m:, m:].sum(), total[:m, m:].sum()
+        if tllib:  # within-sample pairs i ≠ j at 1/(n(n−1)), cross pairs at 1/n², + 2/(n−1)
+            scale_within, scale_cross = 1.0 / (n * (n - 1)), 1.0 / (n * n)
+            value = (within - self_pairs) * scale_within - 2.0 * cross * scale_cross + 2.0 / (n - 1)
+        else:
+            scale_within = scale_cross = 1.0 / (n * n * levels)
+            value = (within - 2.0 * cross) * scale_within
         if slope is not None:
             if w is not None:
                 slope.mul_(w[:, None]).mul_(w[None, :])
             ctx.save_for_backward(z, slope, a)
-        ctx.m, ctx.n, ctx.levels = m, n, levels
+        ctx.m, ctx.scales = m, (scale_within, scale_cross)
         return value
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         z, slope, a = ctx.saved_tensors
-        m, n = ctx.m, ctx.n
-        weight = slope * (-a * grad / (n * n * ctx.levels))  # ∂value/∂d²_ij, before the block signs
-        weight[:m, m:].neg_()
-        weight[m:, :m].neg_()
+        m, (scale_within, scale_cross) = ctx.m, ctx.scales
+        weight = slope * (-a * grad)                   # ∂value/∂d²_ij before each block's scale and sign
+        weight[:m, :m].mul_(scale_within)
+        weight[m:, m:].mul_(scale_within)
+        weight[:m, m:].mul_(-scale_cross)
+        weight[m:, :m].mul_(-scale_cross)
         grad_z = 4.0 * (z * weight.sum(1, keepdim=True) - weight @ z)
-        return grad_z[:m], grad_z[m:], None, None, None
+        return grad_z[:m], grad_z[m:], None, None, None, None
 
 
 def _kernel(d2: torch.Tensor, base: torch.Tensor, kernel: str, scales: Sequence[float]) -> torch.Tensor:
@@ -164,6 +177,8 @@ def tllib_mmd2(x: torch.Tensor, y: torch.Tensor, scales: Sequence[float] = DEFAU
     and the within-sample sums drop each stood-for row's pair with itself."""
     if x.shape != y.shape:
         raise ValueError(f"the tllib estimator needs paired samples; got {tuple(x.shape)} and {tuple(y.shape)}")
+    if _consecutive(scales):
+        return _GaussianMMD.apply(x, y, float(max(scales)), len(scales), weights, "tllib")
     w = torch.ones(x.shape[0], dtype=x.dtype, device=x.device) if weights is None else weights.to(x.dtype)
     z = torch.cat([x, y])
     pooled = torch.cat([w, w])
