@@ -226,11 +226,11 @@ def test_tuning_config_plans_a_phase1_model_per_baseline_dropout():
 
 
 def test_the_fourth_round_configs_share_phase_1_and_give_row_3_its_own_data():
-    """configs/fidelity4-*.yaml: the text-path rows (raw text, the earlier MMD, per-row projections) share
+    """configs/fidelity4-*.yaml: the text-path rows (the earlier text normalisation and MMD, per-row projections) share
     the defaults' phase-1 model, the xavier init (row 7) trains its own; the official buckets (row 3)
     change the data, so they get their own dataset name. Validated and planned without Snakemake."""
     rows = plan_of("prime-pantry", "fidelity4-prime-pantry")
-    fourth = ("pad", "pad-text-raw", "pad-mmd-rows", "pad-item-rows")
+    fourth = ("pad", "pad-text-std", "pad-mmd-rows", "pad-item-rows")
     assert {rows.variants[v].pretrain_tag for v in fourth} == {"id"}
     assert rows.variants["pad-xavier"].pretrain_tag == rows.variants["sasrec-xavier"].pretrain_tag != "id"
     assert rows.stage_params("align", "sasrec", "pad")["align"]["sample"] == "official"   # the default since round 4
