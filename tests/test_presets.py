@@ -239,3 +239,18 @@ def test_the_fourth_round_configs_share_phase_1_and_give_row_3_its_own_data():
     assert rows.stage_params("finetune", "sasrec", "pad-item-rows")["model"]["item_passes"] == "rows"
     buckets = plan_of("prime-pantry", "fidelity4-buckets-prime-pantry")
     assert buckets.datasets == ["prime-pantry-buckets"] and buckets.config["protocol"]["bucket_rule"] == "official"
+
+
+def test_tuning_stage_c_starts_pad_and_smem_from_the_tuned_sasrec():
+    """configs/tuning-c-prime-pantry.yaml: every PAD and SMEM run shares the tuned SASRec's phase-1
+    model, and phases 2 and 3 keep their own learning rates while their dropout is swept."""
+    plan = plan_of("prime-pantry", "tuning-c-prime-pantry")
+    tuned = plan.variants["sasrec-tuned"].pretrain_tag
+    assert {v.pretrain_tag for v in plan.variants.values() if "tuned" in v.name} == {tuned}
+    for rate in ("1", "3", "5"):
+        for method, gamma in (("pad", 0.2), ("smem", 0.0)):
+            align = plan.stage_params("align", "sasrec", f"{method}-tuned-d{rate}")
+            finetune = plan.stage_params("finetune", "sasrec", f"{method}-tuned-d{rate}")
+            assert align["align"]["gamma"] == gamma and align["train"]["lr"] == 0.001
+            assert finetune["train"]["lr"] == 0.0008
+            assert align["model"]["backbone"]["dropout"] == finetune["model"]["projection_dropout"] == float(f"0.{rate}")
