@@ -219,7 +219,7 @@ def test_tuning_config_plans_a_phase1_model_per_baseline_dropout():
     paths = "\n".join(planned_artifacts("prime-pantry", "tuning-prime-pantry"))
     phase1 = set(re.findall(r"results/prime-pantry/sasrec/seed0/(id[^/]*)/model\.pt", paths))
     stage_b = {f"id{loss}-lr-{lr}-sasrec.dropout-0.5" for loss in ("", "-loss-softmax") for lr in ("0.002", "0.008")}
-    stage_b.add("id-lr-0.001-sasrec.dropout-0.5")
+    stage_b |= {"id-lr-0.001-sasrec.dropout-0.5", "id-loss-softmax-lr-0.001-sasrec.dropout-0.5"}
     assert phase1 == {"id", "id-sasrec.dropout-0.3", "id-sasrec.dropout-0.5", "id-loss-softmax",
                       "id-loss-softmax-sasrec.dropout-0.3", "id-loss-softmax-sasrec.dropout-0.5"} | stage_b
     morec = set(re.findall(r"results/prime-pantry/sasrec/seed0/smollm2/(morec[^/]*)/model\.pt", paths))
