@@ -219,16 +219,21 @@ def test_alignment_samples_are_per_user_group_and_the_loss_averages_them():
         assert torch.allclose(alignment_loss(cfg)(model, batch), whole, atol=1e-6)
 
 
-def test_official_alignment_sample_keeps_every_row_and_sums_the_kernels():
-    from padlib.losses.mmd import mmd2
+
+def two_user_batch():
+    """User 0: sequence 1 2 9 (inputs 0 1 2, targets 1 2 9); user 1: 3 3 4 8 (a repeat); a negative
+    (10) drawn twice."""
     from padlib.training.loop import Batch
-    from padlib.training.phases import alignment_loss, sample_groups
-    # user 0: sequence 1 2 9 (inputs 0 1 2, targets 1 2 9); user 1: sequence 3 3 4 8 (a repeat)
     history = torch.tensor([[0, 1, 2], [3, 3, 4]])
     target = torch.tensor([[1, 2, 9], [3, 4, 8]])
     negatives = torch.tensor([[10, 11, 10], [13, 14, 15]])
     seen = torch.unique(torch.cat([history.flatten(), target.flatten(), negatives.flatten()]))
-    batch = Batch(history, target, negatives, seen[seen != 0])
+    return Batch(history, target, negatives, seen[seen != 0])
+
+def test_official_alignment_sample_keeps_every_row_and_sums_the_kernels():
+    from padlib.losses.mmd import mmd2
+    from padlib.training.phases import alignment_loss, sample_groups
+    batch = two_user_batch()
     rows = sample_groups(batch, 1, "rows")
     assert [sorted(g.tolist()) for g in rows] == [[1, 2, 9, 10, 10, 11], [3, 3, 4, 8, 13, 14, 15]]
     model = models()["aligned"].eval()
@@ -289,13 +294,8 @@ def test_the_alignment_loss_can_compare_the_forward_own_text_vectors():
 def test_the_default_tllib_estimator_leaves_other_kernels_on_the_v_statistic():
     """tllib's estimator (the default, the official loss) is the Gaussian MK-MMD's: a Laplacian or
     linear kernel keeps the V-statistic instead of failing, and the Gaussian one does change."""
-    from padlib.training.loop import Batch
     from padlib.training.phases import alignment_loss
-    history = torch.tensor([[0, 1, 2], [3, 3, 4]])
-    target = torch.tensor([[1, 2, 9], [3, 4, 8]])
-    negatives = torch.tensor([[10, 11, 10], [13, 14, 15]])
-    seen = torch.unique(torch.cat([history.flatten(), target.flatten(), negatives.flatten()]))
-    batch = Batch(history, target, negatives, seen[seen != 0])
+    batch = two_user_batch()
     model = models()["aligned"].eval()
     cfg = {"gamma": 0.5, "anchoring": "rec", "sample_users": 1}
     with torch.no_grad():

@@ -80,22 +80,28 @@ def mixture_diagnostics(model: PADModel, gate_init: dict[str, list[float]], spli
     held_out = torch.zeros(n_items + 1, dtype=torch.bool) if held_out is None else held_out
     policy = policy or NewItemPolicy()
 
-    def metrics(scorer: nn.Module, scale: ScaledCatalog | None = None) -> dict:
-        catalog = catalog_with_new_items(scorer, held_out.to(device), policy)
-        ranks = target_ranks(scale or scorer, split.history, split.target, n_items, batch_size, device=device,
-                             source=source, known=split.known, repeat_target=split.repeat_target,
-                             catalog=catalog if scale is None else scale.scaled(catalog))
+    def new_rows(scorer: nn.Module) -> Catalog:
+        return catalog_with_new_items(scorer, held_out.to(device), policy)
+
+    def metrics(scorer: nn.Module, catalog: Catalog) -> dict:
+        ranks = target_ranks(scorer, split.history, split.target, n_items, batch_size, device=device,
+                             source=source, known=split.known, repeat_target=split.repeat_target, catalog=catalog)
         return summarize(ranks, target_buckets, n_buckets, k, target_new)
 
     names = list(model.experts)
     learned = gate_weights(model).cpu()
     initial = initial_gate_weights(names, gate_init, n_buckets)
+    experts = {}
+    for name, expert in model.experts.items():
+        alone = SingleExpert(expert)
+        experts[name] = metrics(alone, new_rows(alone))
     out: dict[str, Any] = {
-        "experts": {name: metrics(SingleExpert(expert)) for name, expert in model.experts.items()},
+        "experts": experts,
         "gate": {"learned": {name: learned[i, 1:].tolist() for i, name in enumerate(names)},
                  "initial": {name: initial[i, 1:].tolist() for i, name in enumerate(names)}},
     }
     if phase1 is not None and "id" in names:
         weight = initial[names.index("id")][buckets].to(device)
-        out["gate_prior"] = metrics(phase1, ScaledCatalog(phase1, weight))
+        prior = ScaledCatalog(phase1, weight)
+        out["gate_prior"] = metrics(prior, prior.scaled(new_rows(phase1)))
     return out
